@@ -1,0 +1,161 @@
+package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+)
+
+const (
+	defaultEndpoint           = "localhost:8765"
+	defaultPath               = "/webhook"
+	defaultHealthPath         = "/health"
+	defaultMaxRequestBodySize = 1 << 20
+	defaultReadHeaderTimeout  = 10 * time.Second
+	defaultReadTimeout        = 30 * time.Second
+	defaultDedupWindow        = 10 * time.Minute
+	defaultDedupMaxEntries    = 100_000
+	defaultMetricsInterval    = 60 * time.Second
+	minMetricsInterval        = time.Second
+)
+
+// Config configures the detectify receiver. One Config backs one HTTP
+// listener, shared by the logs and the metrics receiver built from it.
+type Config struct {
+	confighttp.ServerConfig `mapstructure:",squash"`
+
+	// Path is where Detectify posts its webhooks.
+	Path string `mapstructure:"path"`
+	// HealthPath answers GET with 200 for load balancers; empty disables it.
+	HealthPath string `mapstructure:"health_path"`
+
+	// Secret is the key Detectify signs each body with (X-Detectify-Signature).
+	Secret configopaque.String `mapstructure:"secret"`
+	// PreviousSecrets are still accepted while a rotation is under way.
+	PreviousSecrets []configopaque.String `mapstructure:"previous_secrets"`
+	// AllowUnsigned accepts webhooks without a signature. Only for trusted
+	// networks: anyone who can reach the endpoint can then forge findings.
+	AllowUnsigned bool `mapstructure:"allow_unsigned"`
+
+	// DedupWindow is how long an accepted body is remembered so that a
+	// redelivery is acknowledged without being emitted twice; 0 disables.
+	DedupWindow time.Duration `mapstructure:"dedup_window"`
+	// DedupMaxEntries bounds the memory of remembered deliveries.
+	DedupMaxEntries int `mapstructure:"dedup_max_entries"`
+
+	// MetricsInterval is how often every metric series is emitted again, so
+	// exporters that expire idle series (Prometheus after 5m) keep them.
+	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func createDefaultConfig() *Config {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Endpoint = defaultEndpoint
+	server.MaxRequestBodySize = defaultMaxRequestBodySize
+	server.CompressionAlgorithms = []string{"", "gzip"}
+	server.ReadHeaderTimeout = defaultReadHeaderTimeout
+	server.ReadTimeout = defaultReadTimeout
+	return &Config{
+		ServerConfig:    server,
+		Path:            defaultPath,
+		HealthPath:      defaultHealthPath,
+		DedupWindow:     defaultDedupWindow,
+		DedupMaxEntries: defaultDedupMaxEntries,
+		MetricsInterval: defaultMetricsInterval,
+	}
+}
+
+// knownCompressions are the Content-Encodings confighttp can decode.
+var knownCompressions = map[string]bool{
+	"": true, "gzip": true, "zstd": true, "zlib": true, "deflate": true, "snappy": true, "lz4": true,
+}
+
+// Validate only validates: it never changes the config.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.NetAddr.Endpoint == "" {
+		errs = append(errs, errors.New("endpoint must be set, e.g. localhost:8765"))
+	}
+	errs = append(errs, validatePath("path", cfg.Path, false))
+	errs = append(errs, validatePath("health_path", cfg.HealthPath, true))
+	if cfg.HealthPath != "" && cfg.HealthPath == cfg.Path {
+		errs = append(errs, fmt.Errorf("health_path must differ from path (both %q)", cfg.Path))
+	}
+	errs = append(errs, cfg.validateSecrets()...)
+	if cfg.MaxRequestBodySize <= 0 {
+		errs = append(errs, fmt.Errorf("max_request_body_size must be positive, got %d", cfg.MaxRequestBodySize))
+	}
+	for _, c := range cfg.CompressionAlgorithms {
+		if !knownCompressions[c] {
+			errs = append(errs, fmt.Errorf("compression_algorithms: unknown algorithm %q", c))
+		}
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		errs = append(errs, errors.New("read_header_timeout must be positive: an internet-facing endpoint needs it to cut off slow clients"))
+	}
+	if cfg.ReadTimeout <= 0 {
+		errs = append(errs, errors.New("read_timeout must be positive: an internet-facing endpoint needs it to cut off slow clients"))
+	}
+	if cfg.DedupWindow < 0 {
+		errs = append(errs, fmt.Errorf("dedup_window must not be negative (0 disables it), got %s", cfg.DedupWindow))
+	}
+	if cfg.DedupWindow > 0 && cfg.DedupMaxEntries <= 0 {
+		errs = append(errs, fmt.Errorf("dedup_max_entries must be positive when dedup_window is set, got %d", cfg.DedupMaxEntries))
+	}
+	if cfg.MetricsInterval < minMetricsInterval {
+		errs = append(errs, fmt.Errorf("metrics_interval must be at least %s, got %s", minMetricsInterval, cfg.MetricsInterval))
+	}
+	return errors.Join(errs...)
+}
+
+func (cfg *Config) validateSecrets() []error {
+	var errs []error
+	switch {
+	case cfg.Secret == "" && !cfg.AllowUnsigned:
+		errs = append(errs, errors.New("secret must be set to verify X-Detectify-Signature; to accept unsigned webhooks on a trusted network set allow_unsigned: true"))
+	case cfg.Secret != "" && cfg.AllowUnsigned:
+		errs = append(errs, errors.New("allow_unsigned must be false when secret is set: signed and unsigned webhooks cannot both be accepted"))
+	}
+	if len(cfg.PreviousSecrets) > 0 && cfg.Secret == "" {
+		errs = append(errs, errors.New("previous_secrets requires secret: set the new key as secret and keep the old ones in previous_secrets"))
+	}
+	for i, s := range cfg.PreviousSecrets {
+		if s == "" {
+			errs = append(errs, fmt.Errorf("previous_secrets[%d] is empty", i))
+		}
+	}
+	return errs
+}
+
+// validatePath accepts a plain absolute URL path: it becomes an exact
+// http.ServeMux pattern, so pattern syntax and query parts are refused.
+func validatePath(key, path string, mayBeEmpty bool) error {
+	switch {
+	case path == "" && mayBeEmpty:
+		return nil
+	case !strings.HasPrefix(path, "/"):
+		return fmt.Errorf("%s must start with '/', got %q", key, path)
+	case strings.ContainsAny(path, "{}?# \t\r\n"):
+		return fmt.Errorf("%s must be a plain URL path without '{', '}', '?', '#' or spaces, got %q", key, path)
+	}
+	return nil
+}
+
+// secrets returns the keys a signature may be made with, current one first.
+func (cfg *Config) secrets() [][]byte {
+	if cfg.Secret == "" {
+		return nil
+	}
+	keys := [][]byte{[]byte(cfg.Secret)}
+	for _, s := range cfg.PreviousSecrets {
+		keys = append(keys, []byte(s))
+	}
+	return keys
+}

@@ -1,0 +1,109 @@
+package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.uber.org/zap"
+)
+
+// retryAfterSeconds is the Retry-After sent with 503: long enough for a
+// memory_limiter to recover, short enough not to delay findings.
+const retryAfterSeconds = "1"
+
+const dataFormat = "json"
+
+// deliveryResult is the answer to a request that passed every check.
+type deliveryResult struct {
+	status  int
+	outcome outcome
+	reason  string
+}
+
+// deliver emits e to every consumer that has not already settled this body
+// and answers only once they returned: retryable failures give 503, so the
+// sender retries and only the signals still missing are emitted again.
+func (r *detectifyReceiver) deliver(ctx context.Context, e event, body []byte, received time.Time) deliveryResult {
+	key := keyOf(body)
+	done, ok := r.deliveries.begin(key, received)
+	if !ok {
+		return deliveryResult{status: http.StatusServiceUnavailable, outcome: outcomeRefused,
+			reason: "an identical delivery is being processed; retry later"}
+	}
+	if done.settled == r.wantedSignals() {
+		r.deliveries.finish(key, done)
+		return deliveryResult{status: http.StatusOK, outcome: outcomeDuplicate}
+	}
+
+	var errs [2]error
+	if r.logsConsumer != nil && done.settled&signalLogs == 0 {
+		errs[0] = r.consumeLogs(ctx, e, body, received)
+		if settles(errs[0]) {
+			done.settled |= signalLogs
+		}
+	}
+	if r.metricsConsumer != nil && done.settled&signalMetrics == 0 {
+		if !done.counted {
+			r.metrics.record(e)
+			done.counted = true
+		}
+		errs[1] = r.consumeMetrics(ctx, r.metrics.snapshotDomain(e.domain.value, received))
+		if settles(errs[1]) {
+			done.settled |= signalMetrics
+		}
+	}
+	r.deliveries.finish(key, done)
+	return resultOf(errs[:])
+}
+
+func (r *detectifyReceiver) wantedSignals() signals {
+	var s signals
+	if r.logsConsumer != nil {
+		s |= signalLogs
+	}
+	if r.metricsConsumer != nil {
+		s |= signalMetrics
+	}
+	return s
+}
+
+// settles reports whether a consumer's answer ends the body's delivery for
+// that signal: accepted, or refused for good (retrying cannot help).
+func settles(err error) bool {
+	return err == nil || consumererror.IsPermanent(err)
+}
+
+// resultOf maps consumer errors to a status: any retryable error is a 503,
+// so the sender comes back for it; otherwise a permanent one is a 400.
+func resultOf(errs []error) deliveryResult {
+	var permanent error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case !consumererror.IsPermanent(err):
+			return deliveryResult{status: http.StatusServiceUnavailable, outcome: outcomeRefused,
+				reason: "the pipeline is temporarily unable to accept data: " + err.Error()}
+		default:
+			permanent = err
+		}
+	}
+	if permanent != nil {
+		return deliveryResult{status: http.StatusBadRequest, outcome: outcomeRefused,
+			reason: "the pipeline refused the data: " + permanent.Error()}
+	}
+	return deliveryResult{status: http.StatusOK, outcome: outcomeAccepted}
+}
+
+func (r *detectifyReceiver) consumeLogs(ctx context.Context, e event, body []byte, received time.Time) error {
+	ld := r.translator.toLogs(ctx, e, body, received)
+	ctx = r.obsrecv.StartLogsOp(ctx)
+	err := r.logsConsumer.ConsumeLogs(ctx, ld)
+	r.obsrecv.EndLogsOp(ctx, dataFormat, ld.LogRecordCount(), err)
+	if err != nil {
+		r.settings.Logger.Warn("Logs pipeline refused a Detectify webhook", zap.Error(err),
+			zap.Bool("retryable", !consumererror.IsPermanent(err)))
+	}
+	return err
+}

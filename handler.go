@@ -1,0 +1,139 @@
+package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+)
+
+// routes answers POST on path, GET on health_path, 405 with an Allow header
+// for other methods on those paths (ServeMux does that) and 404 elsewhere.
+func (r *detectifyReceiver) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+exactPattern(r.cfg.Path), r.handleWebhook)
+	if r.cfg.HealthPath != "" {
+		mux.HandleFunc("GET "+exactPattern(r.cfg.HealthPath), handleHealth)
+	}
+	return mux
+}
+
+// exactPattern makes a ServeMux pattern match path only: a trailing slash
+// would otherwise match the whole subtree.
+func exactPattern(path string) string {
+	if strings.HasSuffix(path, "/") {
+		return path + "{$}"
+	}
+	return path
+}
+
+func handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, `{"status":"ok"}`)
+}
+
+// handleWebhook checks a request in order of cost: size, signature (before
+// any parsing, so forged bodies cost one HMAC), content type, then JSON.
+func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Request) {
+	received := r.now()
+	ctx := req.Context()
+
+	if req.ContentLength > r.cfg.MaxRequestBodySize {
+		r.reject(w, req, http.StatusRequestEntityTooLarge, outcomeTooLarge, r.tooLargeReason())
+		return
+	}
+	body, err := readBody(req)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			r.reject(w, req, http.StatusRequestEntityTooLarge, outcomeTooLarge, r.tooLargeReason())
+		} else {
+			r.reject(w, req, http.StatusBadRequest, outcomeMalformed, "could not read the body: "+err.Error())
+		}
+		return
+	}
+	if r.verifier != nil {
+		if err = r.verifier.verify(req.Header.Values(signatureHeader), body); err != nil {
+			r.reject(w, req, http.StatusUnauthorized, outcomeUnauthorized, err.Error())
+			return
+		}
+	}
+	if !isJSONContentType(req.Header.Get("Content-Type")) {
+		r.reject(w, req, http.StatusUnsupportedMediaType, outcomeMalformed, "Content-Type must be application/json")
+		return
+	}
+	if !utf8.Valid(body) {
+		r.reject(w, req, http.StatusBadRequest, outcomeMalformed, "body is not valid UTF-8")
+		return
+	}
+	wh, err := parseWebhook(body)
+	if err != nil {
+		r.reject(w, req, http.StatusBadRequest, outcomeMalformed, err.Error())
+		return
+	}
+	if len(wh.invalidFields) > 0 {
+		r.settings.Logger.Debug("Detectify webhook has fields of an unexpected type; they are kept in the body only",
+			zap.Strings("fields", wh.invalidFields))
+	}
+
+	result := r.deliver(ctx, classify(&wh), body, received)
+	r.outcomes.add(ctx, result.outcome)
+	switch result.status {
+	case http.StatusOK:
+		writeJSON(w, http.StatusOK, `{"status":"`+result.outcome.String()+`"}`)
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		http.Error(w, result.reason, result.status)
+	default:
+		http.Error(w, result.reason, result.status)
+	}
+}
+
+func (r *detectifyReceiver) tooLargeReason() string {
+	return fmt.Sprintf("body exceeds max_request_body_size (%d bytes)", r.cfg.MaxRequestBodySize)
+}
+
+// reject answers an unusable request with a short plain-text reason and
+// counts it. Reasons never contain the secret or the body.
+func (r *detectifyReceiver) reject(w http.ResponseWriter, req *http.Request, status int, o outcome, reason string) {
+	r.outcomes.add(req.Context(), o)
+	r.settings.Logger.Debug("Rejected Detectify webhook",
+		zap.Int("status", status), zap.String("reason", reason), zap.String("remote", req.RemoteAddr))
+	http.Error(w, reason, status)
+}
+
+// readBody reads the whole body; confighttp has already bounded it by
+// max_request_body_size, after decompression too.
+func readBody(req *http.Request) ([]byte, error) {
+	if n := req.ContentLength; n > 0 {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(req.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(req.Body)
+}
+
+// isJSONContentType accepts JSON media types, text/plain (some senders label
+// JSON so) and no Content-Type at all.
+func isJSONContentType(contentType string) bool {
+	if contentType == "" || contentType == "application/json" {
+		return true
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mediaType == "application/json" || strings.HasSuffix(mediaType, "+json") || mediaType == "text/plain"
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}

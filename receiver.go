@@ -1,0 +1,139 @@
+package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
+)
+
+// minSecretLength is the shortest secret accepted without a warning.
+const minSecretLength = 16
+
+// detectifyReceiver serves one listener for the logs and the metrics
+// receiver created from the same Config.
+type detectifyReceiver struct {
+	cfg       *Config
+	settings  receiver.Settings
+	obsrecv   *receiverhelper.ObsReport
+	telemetry *metadata.TelemetryBuilder
+	outcomes  outcomeCounter
+
+	logsConsumer    consumer.Logs
+	metricsConsumer consumer.Metrics
+
+	verifier   *signatureVerifier // nil when unsigned webhooks are allowed
+	translator *logTranslator
+	deliveries *deliveries
+	metrics    *metricState // created at Start: its start time is the receiver's
+	now        func() time.Time
+
+	server       *http.Server
+	serving      sync.WaitGroup
+	stopEmitting chan struct{}
+}
+
+func newDetectifyReceiver(cfg *Config, set receiver.Settings) (*detectifyReceiver, error) {
+	obsrecv, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "http",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	telemetry, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	r := &detectifyReceiver{
+		cfg:        cfg,
+		settings:   set,
+		obsrecv:    obsrecv,
+		telemetry:  telemetry,
+		outcomes:   newOutcomeCounter(telemetry),
+		translator: newLogTranslator(set),
+		deliveries: newDeliveries(cfg.DedupWindow, cfg.DedupMaxEntries),
+		now:        time.Now,
+	}
+	if secrets := cfg.secrets(); len(secrets) > 0 {
+		r.verifier = newSignatureVerifier(secrets)
+	}
+	return r, nil
+}
+
+// Start opens the listener before returning, so a port already in use
+// fails the collector's start instead of a background goroutine.
+func (r *detectifyReceiver) Start(ctx context.Context, host component.Host) error {
+	r.warnAboutSecrets()
+	r.metrics = newMetricState(r.settings, r.now())
+
+	listener, err := r.cfg.ToListener(ctx)
+	if err != nil {
+		return err
+	}
+	r.server, err = r.cfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.routes())
+	if err != nil {
+		return errors.Join(err, listener.Close())
+	}
+	r.settings.Logger.Info("Detectify webhook receiver listening",
+		zap.String("endpoint", listener.Addr().String()), zap.String("path", r.cfg.Path))
+
+	r.serving.Add(1)
+	go func() {
+		defer r.serving.Done()
+		r.serve(listener, host)
+	}()
+	if r.metricsConsumer != nil {
+		r.stopEmitting = make(chan struct{})
+		r.serving.Add(1)
+		go func() {
+			defer r.serving.Done()
+			r.emitMetricsEvery(r.cfg.MetricsInterval, r.stopEmitting)
+		}()
+	}
+	return nil
+}
+
+func (r *detectifyReceiver) serve(listener net.Listener, host component.Host) {
+	if err := r.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+	}
+}
+
+// Shutdown lets in-flight requests finish (until ctx ends), then waits for
+// every goroutine the receiver started.
+func (r *detectifyReceiver) Shutdown(ctx context.Context) error {
+	var err error
+	if r.server != nil {
+		err = r.server.Shutdown(ctx)
+	}
+	if r.stopEmitting != nil {
+		close(r.stopEmitting)
+	}
+	r.serving.Wait()
+	r.telemetry.Shutdown()
+	return err
+}
+
+func (r *detectifyReceiver) warnAboutSecrets() {
+	if r.cfg.AllowUnsigned {
+		r.settings.Logger.Warn("allow_unsigned is true: webhooks are accepted without a signature, so anyone who can reach " +
+			"the endpoint can forge findings. Set secret to the key configured in Detectify.")
+		return
+	}
+	if len(r.cfg.Secret) < minSecretLength {
+		r.settings.Logger.Warn("secret is shorter than 16 characters; use a long random string")
+	}
+}
