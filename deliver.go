@@ -97,7 +97,7 @@ func resultOf(errs []error) deliveryResult {
 }
 
 func (r *detectifyReceiver) consumeLogs(ctx context.Context, e event, body []byte, received time.Time) error {
-	ld := r.translator.toLogs(ctx, e, body, received)
+	ld := r.translator.toLogs(e, body, received)
 	ctx = r.obsrecv.StartLogsOp(ctx)
 	err := r.logsConsumer.ConsumeLogs(ctx, ld)
 	r.obsrecv.EndLogsOp(ctx, dataFormat, ld.LogRecordCount(), err)

@@ -52,9 +52,16 @@ type rawWebhook struct {
 	Notice     json.RawMessage `json:"notice_findings"`
 }
 
+// nbsp is U+00A0 in UTF-8. Detectify's documentation indents its example
+// messages with it, so copies of them carry it where JSON wants white space.
+var nbsp = []byte("\u00a0")
+
 // parseWebhook decodes body, which must be a JSON object.
 func parseWebhook(body []byte) (webhook, error) {
 	var w webhook
+	if bytes.Contains(body, nbsp) {
+		body = nbspToSpaces(body)
+	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return w, errNotJSONObject
@@ -75,6 +82,29 @@ func parseWebhook(body []byte) (webhook, error) {
 	w.medium = decodeCount(&w, "medium_findings", raw.Medium)
 	w.notice = decodeCount(&w, "notice_findings", raw.Notice)
 	return w, nil
+}
+
+// nbspToSpaces returns a copy of body with every U+00A0 outside JSON strings
+// replaced by two spaces: the signed body is still what the log record
+// carries; only the parse is lenient, and strings are left untouched.
+func nbspToSpaces(body []byte) []byte {
+	out := bytes.Clone(body)
+	inString, escaped := false, false
+	for i := 0; i < len(out); i++ {
+		c := out[i]
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && c == nbsp[0] && i+1 < len(out) && out[i+1] == nbsp[1]:
+			out[i], out[i+1] = ' ', ' '
+			i++
+		}
+	}
+	return out
 }
 
 // decodeField decodes one known field; absent and null are "not sent",

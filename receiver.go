@@ -40,6 +40,7 @@ type detectifyReceiver struct {
 	now        func() time.Time
 
 	server       *http.Server
+	endpoint     string // the address actually listened on, e.g. with port 0
 	serving      sync.WaitGroup
 	stopEmitting chan struct{}
 }
@@ -87,8 +88,9 @@ func (r *detectifyReceiver) Start(ctx context.Context, host component.Host) erro
 	if err != nil {
 		return errors.Join(err, listener.Close())
 	}
+	r.endpoint = listener.Addr().String()
 	r.settings.Logger.Info("Detectify webhook receiver listening",
-		zap.String("endpoint", listener.Addr().String()), zap.String("path", r.cfg.Path))
+		zap.String("endpoint", r.endpoint), zap.String("path", r.cfg.Path))
 
 	r.serving.Add(1)
 	go func() {

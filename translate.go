@@ -35,10 +35,13 @@ func newLogTranslator(set receiver.Settings) *logTranslator {
 
 // toLogs builds the record for e. body is the raw payload, kept verbatim
 // as the record's body so fields this receiver does not know survive.
-func (t *logTranslator) toLogs(ctx context.Context, e event, body []byte, received time.Time) plog.Logs {
+func (t *logTranslator) toLogs(e event, body []byte, received time.Time) plog.Logs {
 	lb := t.builders.Get().(*metadata.LogsBuilder)
 	defer t.builders.Put(lb)
 
+	// No request context: the builder would link the record to the
+	// collector's own HTTP server span, which is not the finding's trace.
+	ctx := context.Background()
 	ts := pcommon.NewTimestampFromTime(received)
 	opts := e.attributeOptions()
 	switch e.kind {
