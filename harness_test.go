@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/metadatatest"
 )
@@ -263,4 +264,10 @@ func (h *harness) outcomeCounts() map[string]int64 {
 		counts[o.AsString()] += dp.Value
 	}
 	return counts
+}
+
+func receiverSettingsForTest(t *testing.T) receiver.Settings {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	return metadatatest.NewSettings(tel)
 }

@@ -43,6 +43,7 @@ type detectifyReceiver struct {
 	endpoint     string // the address actually listened on, e.g. with port 0
 	serving      sync.WaitGroup
 	stopEmitting chan struct{}
+	stopOnce     sync.Once
 }
 
 func newDetectifyReceiver(cfg *Config, set receiver.Settings) (*detectifyReceiver, error) {
@@ -121,9 +122,11 @@ func (r *detectifyReceiver) Shutdown(ctx context.Context) error {
 	if r.server != nil {
 		err = r.server.Shutdown(ctx)
 	}
-	if r.stopEmitting != nil {
-		close(r.stopEmitting)
-	}
+	r.stopOnce.Do(func() {
+		if r.stopEmitting != nil {
+			close(r.stopEmitting)
+		}
+	})
 	r.serving.Wait()
 	r.telemetry.Shutdown()
 	return err

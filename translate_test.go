@@ -21,12 +21,6 @@ import (
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
-const (
-	seedReportURL  = "https://detectify.com/report/00000000000000000000000000000000/ffffffffffffffffffffffffffffffffffffffff"
-	seedFindingURL = seedReportURL + "/00000000-0000-0000-0000-000000000000"
-	seedScanID     = "ffffffffffffffffffffffffffffffffffffffff"
-)
-
 // receivedAt is when the seed messages arrive: a minute after the
 // receiver started, so timestamps and start timestamps differ.
 var receivedAt = testNow.Add(time.Minute)

@@ -1,0 +1,110 @@
+package detectifyreceiver
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFirstSeenDomainStartsHighAndMediumAtZero(t *testing.T) {
+	h := newHarness(t, nil)
+
+	require.Equal(t, http.StatusOK, h.post([]byte(`{"type":"event_scan_started","domain":"new.example"}`)).status)
+
+	assert.Equal(t, map[string]int64{
+		"detectify.findings{detectify.domain=new.example,detectify.finding.severity=high}":   0,
+		"detectify.findings{detectify.domain=new.example,detectify.finding.severity=medium}": 0,
+		"detectify.scans{detectify.domain=new.example,detectify.scan.state=started}":         1,
+	}, h.metrics.last(t))
+}
+
+func TestFindingLevelsAreCountedGenerically(t *testing.T) {
+	h := newHarness(t, nil)
+	messages := []string{
+		`{"type":"event_finding_low","domain":"a.example","title":"1"}`,
+		`{"type":"event_finding_low","domain":"a.example","title":"2"}`,
+		`{"type":"event_finding_critical","domain":"a.example","title":"3"}`,
+		`{"type":"event_finding_medium","domain":"a.example","severity":"HIGH","title":"4"}`, // payload severity wins
+		`{"type":"event_scan_paused","domain":"a.example"}`,
+		`{"type":"event_report_ready","domain":"a.example"}`, // counted nowhere, but the domain is seen
+	}
+	for _, m := range messages {
+		require.Equal(t, http.StatusOK, h.post([]byte(m)).status, m)
+	}
+
+	assert.Equal(t, map[string]int64{
+		"detectify.findings{detectify.domain=a.example,detectify.finding.severity=critical}": 1,
+		"detectify.findings{detectify.domain=a.example,detectify.finding.severity=high}":     1,
+		"detectify.findings{detectify.domain=a.example,detectify.finding.severity=low}":      2,
+		"detectify.findings{detectify.domain=a.example,detectify.finding.severity=medium}":   0,
+		"detectify.scans{detectify.domain=a.example,detectify.scan.state=paused}":            1,
+	}, flattenMetrics(t, h.rcv.metrics.snapshotAll(testNow)))
+}
+
+func TestLastFinishedScanReplacesTheGauge(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, m := range []string{
+		`{"type":"event_scan_finished","domain":"b.example","report_url":"r1","critical_findings":3,"medium_findings":1,"notice_findings":0}`,
+		`{"type":"event_scan_finished","domain":"b.example","report_url":"r2","critical_findings":0,"medium_findings":5,"notice_findings":2}`,
+	} {
+		require.Equal(t, http.StatusOK, h.post([]byte(m)).status)
+	}
+
+	series := h.metrics.last(t)
+	assert.Equal(t, int64(0), series["detectify.scan.findings{detectify.domain=b.example,detectify.finding.category=critical}"])
+	assert.Equal(t, int64(5), series["detectify.scan.findings{detectify.domain=b.example,detectify.finding.category=medium}"])
+	assert.Equal(t, int64(2), series["detectify.scan.findings{detectify.domain=b.example,detectify.finding.category=notice}"])
+	assert.Equal(t, int64(2), series["detectify.scans{detectify.domain=b.example,detectify.scan.state=finished}"])
+}
+
+func TestEventCarriesOnlyItsDomainsSeries(t *testing.T) {
+	h := newHarness(t, nil)
+	require.Equal(t, http.StatusOK, h.post([]byte(`{"type":"event_scan_started","domain":"one.example"}`)).status)
+	require.Equal(t, http.StatusOK, h.post([]byte(`{"type":"event_scan_started","domain":"two.example"}`)).status)
+
+	for key := range h.metrics.last(t) {
+		assert.Contains(t, key, "detectify.domain=two.example")
+	}
+}
+
+// TestMetricsIntervalReemitsEverySeries waits for a periodic emission: it
+// checks that one happens, never how fast.
+func TestMetricsIntervalReemitsEverySeries(t *testing.T) {
+	h := newHarness(t, func(cfg *Config) { cfg.MetricsInterval = time.Second })
+	require.Equal(t, http.StatusOK, h.post([]byte(`{"type":"event_scan_started","domain":"one.example"}`)).status)
+	require.Equal(t, http.StatusOK, h.post(readSeed(t, "finding_high")).status)
+	eventEmissions := len(h.metrics.emissions())
+
+	require.Eventually(t, func() bool { return len(h.metrics.emissions()) > eventEmissions }, 30*time.Second, 20*time.Millisecond)
+
+	periodic := flattenMetrics(t, h.metrics.emissions()[eventEmissions])
+	assert.Equal(t, flattenMetrics(t, h.rcv.metrics.snapshotAll(testNow)), periodic)
+	assert.Contains(t, periodic, "detectify.scans{detectify.domain=one.example,detectify.scan.state=started}")
+	assert.Contains(t, periodic, highFindings)
+}
+
+func TestNoPeriodicEmissionBeforeAnyDomain(t *testing.T) {
+	s := newMetricState(receiverSettingsForTest(t), testNow)
+	assert.Equal(t, 0, s.snapshotAll(testNow).DataPointCount())
+}
+
+// TestMetricStateGrowsWithDomainsNotEvents checks the memory model: many
+// events on few domains keep few series.
+func TestMetricStateGrowsWithDomainsNotEvents(t *testing.T) {
+	s := newMetricState(receiverSettingsForTest(t), testNow)
+	for i := range 10_000 {
+		w := webhook{
+			eventType: optional[string]{value: "event_finding_high", ok: true},
+			domain:    optional[string]{value: fmt.Sprintf("d%d.example", i%3), ok: true},
+		}
+		s.record(classify(&w))
+	}
+	assert.Len(t, s.domains, 3)
+	md := s.snapshotAll(testNow)
+	assert.Equal(t, 6, md.DataPointCount(), "high and medium for each of 3 domains")
+	assert.Equal(t, int64(3334), flattenMetrics(t, md)["detectify.findings{detectify.domain=d0.example,detectify.finding.severity=high}"])
+}
