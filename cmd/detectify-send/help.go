@@ -1,0 +1,73 @@
+package main
+
+// helpText is written by hand rather than by flag.PrintDefaults so flags can
+// be grouped and explained with examples. A test checks it names every flag.
+const helpText = `detectify-send posts Detectify webhook messages to a receiver, signed the way
+Detectify signs them (X-Detectify-Signature: HMAC-SHA256 of the body), and
+reports how the receiver answered.
+
+Usage:
+  detectify-send [flags]
+
+Target:
+  -url URL           receiver endpoint (default http://localhost:8765/webhook)
+  -insecure          skip TLS certificate verification, for self-signed https
+
+Signing:
+  -secret SECRET     HMAC secret (default $DETECTIFY_WEBHOOK_SECRET; prefer the
+                     variable, which keeps the secret out of shell history and
+                     process listings)
+  -encoding ENC      signature encoding: hex (default), HEX, base64, base64url
+  -unsigned          send no signature, for receivers with allow_unsigned
+
+Messages (pick one; -seed is the default):
+  -seed              Detectify's three documented example messages
+  -scenario          one scan per domain: started, findings, finished
+    -domains N|LIST  number of domains, or comma-separated names (default 3)
+    -findings N      findings per scan, 0 to 100 (default 5)
+  -unique N          N distinct findings, for load tests
+  -file PATH         a JSON object or an array of objects, sent byte for byte
+  -random-seed N     seed for -scenario and -unique; 0 picks one and prints it
+
+  A receiver treats an identical body seen again within minutes as a
+  redelivery, so resending -seed, -file or a fixed -random-seed is not counted
+  twice. -scenario and -unique with a fresh seed always are.
+
+Delivery:
+  -count N           total requests, cycling through the messages
+                     (default 0: each message once)
+  -rate R            requests per second, retries included (default 0: no limit)
+  -concurrency N     parallel senders (default 1, which keeps messages in order)
+  -retries N         retries of a message answered 429 or 503 (default 3)
+  -max-backoff D     longest wait before a retry, Retry-After included
+                     (default 30s)
+  -timeout D         per-request timeout (default 10s)
+  -gzip              compress bodies (Content-Encoding: gzip); the signature
+                     still covers the uncompressed JSON
+
+Output:
+  -quiet             print nothing unless something fails
+
+The summary goes to stdout, progress and errors to stderr.
+
+Exit status:
+  0  every message was delivered (2xx)
+  1  a message failed, or the run was interrupted
+  2  bad flags or input
+
+Examples:
+  # Detectify's examples to a local receiver
+  DETECTIFY_WEBHOOK_SECRET=s3cret detectify-send
+
+  # A scan of two named domains, 20 findings each, base64 signatures
+  detectify-send -scenario -domains shop.example.com,api.example.com -findings 20 -encoding base64
+
+  # Load test: 10000 distinct findings, 8 at a time, at most 500 per second
+  detectify-send -unique 10000 -concurrency 8 -rate 500 -quiet
+
+  # A hand-written message to an https receiver with a self-signed certificate
+  detectify-send -file finding.json -url https://localhost:8765/webhook -insecure
+
+  # A receiver configured with allow_unsigned
+  detectify-send -unsigned -scenario
+`

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/webhooksend"
+)
+
+const (
+	defaultURL = "http://localhost:8765/webhook"
+	secretEnv  = "DETECTIFY_WEBHOOK_SECRET"
+)
+
+// options are the parsed command line.
+type options struct {
+	url      string
+	secret   string
+	encoding string
+	unsigned bool
+	insecure bool
+
+	seed       bool
+	scenario   bool
+	domains    string
+	findings   int
+	unique     int
+	file       string
+	randomSeed uint64
+
+	count       int
+	rate        float64
+	concurrency int
+	retries     int
+	maxBackoff  time.Duration
+	timeout     time.Duration
+	gzip        bool
+	quiet       bool
+
+	set map[string]bool // flags given explicitly
+}
+
+// parseOptions parses and checks args. It returns flag.ErrHelp for -h.
+func parseOptions(args []string, getenv func(string) string) (*options, error) {
+	o := &options{set: map[string]bool{}}
+	fs := newFlagSet(o)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if o.secret == "" {
+		o.secret = getenv(secretEnv)
+	}
+	return o, o.check()
+}
+
+// newFlagSet binds the flags to o. Usage strings are empty because
+// helpText documents the flags.
+func newFlagSet(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("detectify-send", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run reports errors and help itself
+	fs.Usage = func() {}
+
+	fs.StringVar(&o.url, "url", defaultURL, "")
+	// The secret's default stays empty; filling it from the environment
+	// after parsing keeps it out of anything flag might print.
+	fs.StringVar(&o.secret, "secret", "", "")
+	fs.StringVar(&o.encoding, "encoding", webhooksend.EncodingHex, "")
+	fs.BoolVar(&o.unsigned, "unsigned", false, "")
+	fs.BoolVar(&o.insecure, "insecure", false, "")
+
+	fs.BoolVar(&o.seed, "seed", false, "")
+	fs.BoolVar(&o.scenario, "scenario", false, "")
+	fs.StringVar(&o.domains, "domains", strconv.Itoa(webhooksend.DefaultDomainCount), "")
+	fs.IntVar(&o.findings, "findings", 5, "")
+	fs.IntVar(&o.unique, "unique", 0, "")
+	fs.StringVar(&o.file, "file", "", "")
+	fs.Uint64Var(&o.randomSeed, "random-seed", 0, "")
+
+	fs.IntVar(&o.count, "count", 0, "")
+	fs.Float64Var(&o.rate, "rate", 0, "")
+	fs.IntVar(&o.concurrency, "concurrency", 1, "")
+	fs.IntVar(&o.retries, "retries", 3, "")
+	fs.DurationVar(&o.maxBackoff, "max-backoff", webhooksend.DefaultMaxBackoff, "")
+	fs.DurationVar(&o.timeout, "timeout", webhooksend.DefaultTimeout, "")
+	fs.BoolVar(&o.gzip, "gzip", false, "")
+	fs.BoolVar(&o.quiet, "quiet", false, "")
+	return fs
+}
+
+// check rejects flag combinations that would be ignored or meaningless;
+// Config.Validate covers the rest once the messages are loaded.
+func (o *options) check() error {
+	sources := 0
+	for _, chosen := range []bool{o.seed, o.scenario, o.set["unique"], o.set["file"]} {
+		if chosen {
+			sources++
+		}
+	}
+	switch {
+	case sources > 1:
+		return errors.New("choose one of -seed, -scenario, -unique and -file")
+	case (o.set["domains"] || o.set["findings"]) && !o.scenario:
+		return errors.New("-domains and -findings need -scenario")
+	case o.set["random-seed"] && !o.scenario && !o.set["unique"]:
+		return errors.New("-random-seed needs -scenario or -unique")
+	case o.findings < 0 || o.findings > webhooksend.MaxFindingsPerScan:
+		return fmt.Errorf("-findings must be 0 to %d, Detectify's per-scan limit", webhooksend.MaxFindingsPerScan)
+	case o.set["unique"] && o.unique < 1:
+		return errors.New("-unique must be at least 1")
+	case o.set["file"] && o.file == "":
+		return errors.New("-file needs a path")
+	case o.concurrency < 1:
+		return errors.New("-concurrency must be at least 1")
+	case math.IsInf(o.rate, 0) || !(o.rate >= 0):
+		return errors.New("-rate must be a non-negative number")
+	case o.timeout <= 0 || o.maxBackoff <= 0:
+		return errors.New("-timeout and -max-backoff must be positive")
+	case !o.unsigned && o.secret == "":
+		return fmt.Errorf("no secret: pass -secret, set %s, or use -unsigned", secretEnv)
+	}
+	if o.scenario {
+		if _, _, err := parseDomains(o.domains); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// source is the chosen set of messages and how to describe it.
+type source struct {
+	messages    [][]byte
+	description string
+}
+
+func (o *options) load() (source, error) {
+	seed := o.randomSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	switch {
+	case o.scenario:
+		count, names, err := parseDomains(o.domains)
+		if err != nil {
+			return source{}, err
+		}
+		msgs := webhooksend.Scenario(webhooksend.ScenarioOptions{
+			Domains: names, DomainCount: count, FindingsPerScan: o.findings, Seed: seed,
+		})
+		if names != nil {
+			count = len(names)
+		}
+		return source{msgs, fmt.Sprintf("scenario of %d domains × %d findings, -random-seed %d", count, o.findings, seed)}, nil
+	case o.set["unique"]:
+		return source{webhooksend.UniqueFindings(o.unique, seed), fmt.Sprintf("%d unique findings, -random-seed %d", o.unique, seed)}, nil
+	case o.set["file"]:
+		msgs, err := webhooksend.LoadFile(o.file)
+		if err != nil {
+			return source{}, err
+		}
+		return source{msgs, fmt.Sprintf("%d messages from %s", len(msgs), o.file)}, nil
+	default:
+		return source{webhooksend.SeedMessages(), "Detectify's example messages"}, nil
+	}
+}
+
+// parseDomains reads -domains: a count, or comma-separated names.
+func parseDomains(s string) (int, []string, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 1 {
+			return 0, nil, errors.New("-domains must be at least 1")
+		}
+		return n, nil, nil
+	}
+	var names []string
+	for name := range strings.SplitSeq(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			return 0, nil, fmt.Errorf("-domains %q has an empty name", s)
+		}
+		names = append(names, name)
+	}
+	return 0, names, nil
+}
+
+func (o *options) config(msgs [][]byte) webhooksend.Config {
+	return webhooksend.Config{
+		URL:         o.url,
+		Messages:    msgs,
+		Secret:      []byte(o.secret),
+		Encoding:    o.encoding,
+		Unsigned:    o.unsigned,
+		Count:       o.count,
+		Rate:        o.rate,
+		Concurrency: o.concurrency,
+		Retries:     o.retries,
+		Timeout:     o.timeout,
+		MaxBackoff:  o.maxBackoff,
+		Gzip:        o.gzip,
+		Insecure:    o.insecure,
+	}
+}
+
+// redactedURL hides any password in the URL before it is printed.
+func (o *options) redactedURL() string {
+	u, err := url.Parse(o.url)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Redacted()
+}
+
+func (o *options) signing() string {
+	if o.unsigned {
+		return "unsigned"
+	}
+	return "signed (" + o.encoding + ")"
+}
