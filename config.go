@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
 )
 
 const (
@@ -51,6 +53,12 @@ type Config struct {
 	// exporters that expire idle series (Prometheus after 5m) keep them.
 	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
 
+	// Metrics, Events and ResourceAttributes switch each generated metric,
+	// log event and resource attribute on or off (see documentation.md).
+	Metrics            metadata.MetricsConfig            `mapstructure:"metrics"`
+	Events             metadata.EventsConfig             `mapstructure:"events"`
+	ResourceAttributes metadata.ResourceAttributesConfig `mapstructure:"resource_attributes"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -63,13 +71,24 @@ func createDefaultConfig() *Config {
 	server.ReadHeaderTimeout = defaultReadHeaderTimeout
 	server.ReadTimeout = defaultReadTimeout
 	return &Config{
-		ServerConfig:    server,
-		Path:            defaultPath,
-		HealthPath:      defaultHealthPath,
-		DedupWindow:     defaultDedupWindow,
-		DedupMaxEntries: defaultDedupMaxEntries,
-		MetricsInterval: defaultMetricsInterval,
+		ServerConfig:       server,
+		Path:               defaultPath,
+		HealthPath:         defaultHealthPath,
+		DedupWindow:        defaultDedupWindow,
+		DedupMaxEntries:    defaultDedupMaxEntries,
+		MetricsInterval:    defaultMetricsInterval,
+		Metrics:            metadata.DefaultMetricsConfig(),
+		Events:             metadata.DefaultEventsConfig(),
+		ResourceAttributes: metadata.DefaultResourceAttributesConfig(),
 	}
+}
+
+func (cfg *Config) logsBuilderConfig() metadata.LogsBuilderConfig {
+	return metadata.LogsBuilderConfig{Events: cfg.Events, ResourceAttributes: cfg.ResourceAttributes}
+}
+
+func (cfg *Config) metricsBuilderConfig() metadata.MetricsBuilderConfig {
+	return metadata.MetricsBuilderConfig{Metrics: cfg.Metrics, ResourceAttributes: cfg.ResourceAttributes}
 }
 
 // knownCompressions are the Content-Encodings confighttp can decode.

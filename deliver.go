@@ -98,6 +98,9 @@ func resultOf(errs []error) deliveryResult {
 
 func (r *detectifyReceiver) consumeLogs(ctx context.Context, e event, body []byte, received time.Time) error {
 	ld := r.translator.toLogs(e, body, received)
+	if ld.LogRecordCount() == 0 { // the event is disabled in the config
+		return nil
+	}
 	ctx = r.obsrecv.StartLogsOp(ctx)
 	err := r.logsConsumer.ConsumeLogs(ctx, ld)
 	r.obsrecv.EndLogsOp(ctx, dataFormat, ld.LogRecordCount(), err)

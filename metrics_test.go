@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
 )
 
 func TestFirstSeenDomainStartsHighAndMediumAtZero(t *testing.T) {
@@ -88,14 +90,14 @@ func TestMetricsIntervalReemitsEverySeries(t *testing.T) {
 }
 
 func TestNoPeriodicEmissionBeforeAnyDomain(t *testing.T) {
-	s := newMetricState(receiverSettingsForTest(t), testNow)
+	s := newMetricState(receiverSettingsForTest(t), metadata.DefaultMetricsBuilderConfig(), testNow)
 	assert.Equal(t, 0, s.snapshotAll(testNow).DataPointCount())
 }
 
 // TestMetricStateGrowsWithDomainsNotEvents checks the memory model: many
 // events on few domains keep few series.
 func TestMetricStateGrowsWithDomainsNotEvents(t *testing.T) {
-	s := newMetricState(receiverSettingsForTest(t), testNow)
+	s := newMetricState(receiverSettingsForTest(t), metadata.DefaultMetricsBuilderConfig(), testNow)
 	for i := range 10_000 {
 		w := webhook{
 			eventType: optional[string]{value: "event_finding_high", ok: true},
@@ -107,4 +109,25 @@ func TestMetricStateGrowsWithDomainsNotEvents(t *testing.T) {
 	md := s.snapshotAll(testNow)
 	assert.Equal(t, 6, md.DataPointCount(), "high and medium for each of 3 domains")
 	assert.Equal(t, int64(3334), flattenMetrics(t, md)["detectify.findings{detectify.domain=d0.example,detectify.finding.severity=high}"])
+}
+
+func TestDisabledEventsAndMetricsAreNotEmitted(t *testing.T) {
+	h := newHarness(t, func(cfg *Config) {
+		cfg.Events.DetectifyScanStarted.Enabled = false
+		cfg.Metrics.DetectifyScans.Enabled = false
+	})
+
+	resp := h.post(readSeed(t, "scan_started"))
+
+	require.Equal(t, http.StatusOK, resp.status)
+	assert.JSONEq(t, `{"status":"accepted"}`, resp.body)
+	assert.Empty(t, h.logs.records(), "the disabled event is not emitted")
+	assert.Zero(t, h.logs.callCount(), "nor is the logs pipeline called with nothing")
+	assert.Equal(t, map[string]int64{
+		"detectify.findings{detectify.domain=my.domain,detectify.finding.severity=high}":   0,
+		"detectify.findings{detectify.domain=my.domain,detectify.finding.severity=medium}": 0,
+	}, h.metrics.last(t), "detectify.scans is disabled")
+
+	require.Equal(t, http.StatusOK, h.post(readSeed(t, "finding_high")).status)
+	assert.Len(t, h.logs.records(), 1, "other events still are")
 }

@@ -43,8 +43,7 @@ type metricState struct {
 	resource pcommon.Resource
 }
 
-func newMetricState(set receiver.Settings, start time.Time) *metricState {
-	cfg := metadata.DefaultMetricsBuilderConfig()
+func newMetricState(set receiver.Settings, cfg metadata.MetricsBuilderConfig, start time.Time) *metricState {
 	rb := metadata.NewResourceBuilder(cfg.ResourceAttributes)
 	rb.SetServiceName(serviceName)
 	return &metricState{

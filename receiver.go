@@ -65,7 +65,7 @@ func newDetectifyReceiver(cfg *Config, set receiver.Settings) (*detectifyReceive
 		obsrecv:    obsrecv,
 		telemetry:  telemetry,
 		outcomes:   newOutcomeCounter(telemetry),
-		translator: newLogTranslator(set),
+		translator: newLogTranslator(set, cfg.logsBuilderConfig()),
 		deliveries: newDeliveries(cfg.DedupWindow, cfg.DedupMaxEntries),
 		now:        time.Now,
 	}
@@ -79,7 +79,7 @@ func newDetectifyReceiver(cfg *Config, set receiver.Settings) (*detectifyReceive
 // fails the collector's start instead of a background goroutine.
 func (r *detectifyReceiver) Start(ctx context.Context, host component.Host) error {
 	r.warnAboutSecrets()
-	r.metrics = newMetricState(r.settings, r.now())
+	r.metrics = newMetricState(r.settings, r.cfg.metricsBuilderConfig(), r.now())
 
 	listener, err := r.cfg.ToListener(ctx)
 	if err != nil {

@@ -23,8 +23,7 @@ type logTranslator struct {
 	builders sync.Pool
 }
 
-func newLogTranslator(set receiver.Settings) *logTranslator {
-	cfg := metadata.DefaultLogsBuilderConfig()
+func newLogTranslator(set receiver.Settings, cfg metadata.LogsBuilderConfig) *logTranslator {
 	t := &logTranslator{}
 	t.builders.New = func() any { return metadata.NewLogsBuilder(cfg, set) }
 	rb := metadata.NewResourceBuilder(cfg.ResourceAttributes)
@@ -34,7 +33,8 @@ func newLogTranslator(set receiver.Settings) *logTranslator {
 }
 
 // toLogs builds the record for e. body is the raw payload, kept verbatim
-// as the record's body so fields this receiver does not know survive.
+// as the record's body so fields this receiver does not know survive. The
+// result is empty when the user disabled e's event.
 func (t *logTranslator) toLogs(e event, body []byte, received time.Time) plog.Logs {
 	lb := t.builders.Get().(*metadata.LogsBuilder)
 	defer t.builders.Put(lb)
@@ -56,14 +56,16 @@ func (t *logTranslator) toLogs(e event, body []byte, received time.Time) plog.Lo
 	}
 	logs := lb.Emit(metadata.WithLogsResource(t.resource))
 
-	records := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-	for i := 0; i < records.Len(); i++ {
-		lr := records.At(i)
-		lr.SetObservedTimestamp(ts)
-		number, text := e.logSeverity()
-		lr.SetSeverityNumber(number)
-		lr.SetSeverityText(text)
-		lr.Body().SetStr(string(body))
+	number, text := e.logSeverity()
+	for _, rl := range logs.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				lr.SetObservedTimestamp(ts)
+				lr.SetSeverityNumber(number)
+				lr.SetSeverityText(text)
+				lr.Body().SetStr(string(body))
+			}
+		}
 	}
 	return logs
 }
