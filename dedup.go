@@ -14,11 +14,10 @@ const (
 	signalMetrics
 )
 
-// deliveryKey identifies a delivery by its body: Detectify's messages carry
-// their report or finding URL, so identical bodies are redeliveries.
-type deliveryKey [sha256.Size]byte
-
-func keyOf(body []byte) deliveryKey { return sha256.Sum256(body) }
+// deliveryKey identifies a delivery by a digest of its body: Detectify's
+// messages carry their report or finding URL, so identical bodies are
+// redeliveries.
+type deliveryKey = [sha256.Size]byte
 
 // delivery is what is remembered of one body.
 type delivery struct {

@@ -266,8 +266,11 @@ func (h *harness) outcomeCounts() map[string]int64 {
 	return counts
 }
 
-func receiverSettingsForTest(t *testing.T) receiver.Settings {
+func receiverSettingsForTest(t testing.TB) receiver.Settings {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	return metadatatest.NewSettings(tel)
 }
+
+// keyOf is the delivery key of an unsigned body.
+func keyOf(body []byte) deliveryKey { return sha256.Sum256(body) }

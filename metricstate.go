@@ -18,14 +18,6 @@ import (
 // rate() and increase() can see.
 var levelsStartedAtZero = []string{"high", "medium"}
 
-// domainState is everything the metrics remember about one domain. Memory
-// grows with domains, levels and states, never with events.
-type domainState struct {
-	findings map[string]int64 // by finding level
-	scans    map[string]int64 // by scan state
-	lastScan [3]optional[int64]
-}
-
 // scanCategories are the categories of a finished scan's counts, in the
 // order of domainState.lastScan.
 var scanCategories = [3]metadata.AttributeDetectifyFindingCategory{
@@ -34,13 +26,52 @@ var scanCategories = [3]metadata.AttributeDetectifyFindingCategory{
 	metadata.AttributeDetectifyFindingCategoryNotice,
 }
 
+// series is one counter of a domain. Its attribute option is built once,
+// so rendering it allocates nothing of ours.
+type series struct {
+	name      string
+	attribute metadata.MetricAttributeOption
+	count     int64
+}
+
+// seriesList is a domain's counters of one metric, sorted by name: a few
+// entries, where a slice beats a map and keeps the output in a stable order.
+type seriesList []series
+
+// add adds n to the series called name, creating it (with the attribute
+// newAttribute makes) when it is new.
+func (l *seriesList) add(name string, n int64, newAttribute func(string) metadata.MetricAttributeOption) {
+	i, found := slices.BinarySearchFunc(*l, name, func(s series, name string) int {
+		switch {
+		case s.name < name:
+			return -1
+		case s.name > name:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		*l = slices.Insert(*l, i, series{name: name, attribute: newAttribute(name)})
+	}
+	(*l)[i].count += n
+}
+
+// domainState is everything the metrics remember about one domain. Memory
+// grows with domains, levels and states, never with events.
+type domainState struct {
+	attribute metadata.MetricAttributeOption
+	findings  seriesList // by finding level
+	scans     seriesList // by scan state
+	lastScan  [3]optional[int64]
+}
+
 // metricState holds the cumulative counts per domain and renders them with
 // the generated MetricsBuilder. Safe for concurrent use.
 type metricState struct {
 	mu       sync.Mutex
 	domains  map[string]*domainState
 	builder  *metadata.MetricsBuilder
-	resource pcommon.Resource
+	resource metadata.ResourceMetricsOption
 }
 
 func newMetricState(set receiver.Settings, cfg metadata.MetricsBuilderConfig, start time.Time) *metricState {
@@ -49,7 +80,7 @@ func newMetricState(set receiver.Settings, cfg metadata.MetricsBuilderConfig, st
 	return &metricState{
 		domains:  make(map[string]*domainState),
 		builder:  metadata.NewMetricsBuilder(cfg, set, metadata.WithStartTime(pcommon.NewTimestampFromTime(start))),
-		resource: rb.Emit(),
+		resource: metadata.WithResource(rb.Emit()),
 	}
 }
 
@@ -60,9 +91,9 @@ func (s *metricState) record(e event) {
 	d := s.domainLocked(e.domain.value)
 	switch {
 	case e.kind == eventFinding:
-		d.findings[e.findingLevel]++
+		d.findings.add(e.findingLevel, 1, metadata.WithDetectifyFindingSeverityMetricAttribute)
 	case e.scanState != "":
-		d.scans[e.scanState]++
+		d.scans.add(e.scanState, 1, metadata.WithDetectifyScanStateMetricAttribute)
 	}
 	if e.kind == eventScanFinished {
 		d.lastScan = [3]optional[int64]{e.critical, e.medium, e.notice}
@@ -72,9 +103,9 @@ func (s *metricState) record(e event) {
 func (s *metricState) domainLocked(domain string) *domainState {
 	d, ok := s.domains[domain]
 	if !ok {
-		d = &domainState{findings: make(map[string]int64, 2), scans: make(map[string]int64, 2)}
+		d = &domainState{attribute: metadata.WithDetectifyDomainMetricAttribute(domain)}
 		for _, level := range levelsStartedAtZero {
-			d.findings[level] = 0
+			d.findings.add(level, 0, metadata.WithDetectifyFindingSeverityMetricAttribute)
 		}
 		s.domains[domain] = d
 	}
@@ -86,39 +117,36 @@ func (s *metricState) snapshotDomain(domain string, now time.Time) pmetric.Metri
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d, ok := s.domains[domain]; ok {
-		s.recordLocked(domain, d, pcommon.NewTimestampFromTime(now))
+		s.recordLocked(d, pcommon.NewTimestampFromTime(now))
 	}
-	return s.builder.Emit(metadata.WithResource(s.resource))
+	return s.builder.Emit(s.resource)
 }
 
-// snapshotAll renders every series, as sent each metrics_interval. It
-// returns empty metrics while no domain was seen.
+// snapshotAll renders every series, as sent each metrics_interval, domains
+// in order. It returns empty metrics while no domain was seen.
 func (s *metricState) snapshotAll(now time.Time) pmetric.Metrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ts := pcommon.NewTimestampFromTime(now)
-	for _, domain := range slices.Sorted(maps.Keys(s.domains)) {
-		s.recordLocked(domain, s.domains[domain], ts)
-	}
 	if len(s.domains) == 0 {
 		return pmetric.NewMetrics()
 	}
-	return s.builder.Emit(metadata.WithResource(s.resource))
+	ts := pcommon.NewTimestampFromTime(now)
+	for _, domain := range slices.Sorted(maps.Keys(s.domains)) {
+		s.recordLocked(s.domains[domain], ts)
+	}
+	return s.builder.Emit(s.resource)
 }
 
-// recordLocked records d's series in a stable order: sorted output reads
-// well in the debug exporter and compares exactly in tests.
-func (s *metricState) recordLocked(domain string, d *domainState, ts pcommon.Timestamp) {
-	domainAttr := metadata.WithDetectifyDomainMetricAttribute(domain)
-	for _, level := range slices.Sorted(maps.Keys(d.findings)) {
-		s.builder.RecordDetectifyFindingsDataPoint(ts, d.findings[level], domainAttr, metadata.WithDetectifyFindingSeverityMetricAttribute(level))
+func (s *metricState) recordLocked(d *domainState, ts pcommon.Timestamp) {
+	for _, f := range d.findings {
+		s.builder.RecordDetectifyFindingsDataPoint(ts, f.count, d.attribute, f.attribute)
 	}
-	for _, state := range slices.Sorted(maps.Keys(d.scans)) {
-		s.builder.RecordDetectifyScansDataPoint(ts, d.scans[state], domainAttr, metadata.WithDetectifyScanStateMetricAttribute(state))
+	for _, sc := range d.scans {
+		s.builder.RecordDetectifyScansDataPoint(ts, sc.count, d.attribute, sc.attribute)
 	}
 	for i, count := range d.lastScan {
 		if count.ok {
-			s.builder.RecordDetectifyScanFindingsDataPoint(ts, count.value, scanCategories[i], domainAttr)
+			s.builder.RecordDetectifyScanFindingsDataPoint(ts, count.value, scanCategories[i], d.attribute)
 		}
 	}
 }

@@ -2,10 +2,12 @@ package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"net/url"
+	"fmt"
+	"math"
 	"strings"
+
+	"github.com/valyala/fastjson"
 )
 
 var errNotJSONObject = errors.New("body must be a JSON object")
@@ -36,27 +38,32 @@ type optional[T any] struct {
 	ok    bool
 }
 
-// rawWebhook picks the known fields out of the object without judging their
-// types, so a wrong type marks one field instead of failing the message.
-type rawWebhook struct {
-	Type       json.RawMessage `json:"type"`
-	Domain     json.RawMessage `json:"domain"`
-	ReportURL  json.RawMessage `json:"report_url"`
-	FindingURL json.RawMessage `json:"finding_url"`
-	Title      json.RawMessage `json:"title"`
-	Severity   json.RawMessage `json:"severity"`
-	CVSSScore  json.RawMessage `json:"cvss_score"`
-	Tags       json.RawMessage `json:"tags"`
-	Critical   json.RawMessage `json:"critical_findings"`
-	Medium     json.RawMessage `json:"medium_findings"`
-	Notice     json.RawMessage `json:"notice_findings"`
+// parsers are reused: a fastjson.Parser keeps its buffers between parses,
+// so parsing a message allocates only the strings it keeps.
+var parsers fastjson.ParserPool
+
+// fieldSetters decode the known fields of a message; the index of each is
+// its bit in the duplicate check.
+var fieldSetters = []struct {
+	name string
+	set  func(w *webhook, v *fastjson.Value) bool
+}{
+	{"type", func(w *webhook, v *fastjson.Value) bool { return decodeString(&w.eventType, v) }},
+	{"domain", func(w *webhook, v *fastjson.Value) bool { return decodeString(&w.domain, v) }},
+	{"report_url", func(w *webhook, v *fastjson.Value) bool { return decodeString(&w.reportURL, v) }},
+	{"finding_url", func(w *webhook, v *fastjson.Value) bool { return decodeString(&w.findingURL, v) }},
+	{"title", func(w *webhook, v *fastjson.Value) bool { return decodeString(&w.title, v) }},
+	{"severity", func(w *webhook, v *fastjson.Value) bool { return decodeString(&w.severity, v) }},
+	{"cvss_score", func(w *webhook, v *fastjson.Value) bool { return decodeScore(&w.cvssScore, v) }},
+	{"tags", func(w *webhook, v *fastjson.Value) bool { return decodeStrings(&w.tags, v) }},
+	{"critical_findings", func(w *webhook, v *fastjson.Value) bool { return decodeCount(&w.critical, v) }},
+	{"medium_findings", func(w *webhook, v *fastjson.Value) bool { return decodeCount(&w.medium, v) }},
+	{"notice_findings", func(w *webhook, v *fastjson.Value) bool { return decodeCount(&w.notice, v) }},
 }
 
-// nbsp is U+00A0 in UTF-8. Detectify's documentation indents its example
-// messages with it, so copies of them carry it where JSON wants white space.
-var nbsp = []byte("\u00a0")
-
-// parseWebhook decodes body, which must be a JSON object.
+// parseWebhook decodes body, which must be a JSON object. A known field of
+// the wrong type is noted in invalidFields, not an error: the message was
+// signed and its body is kept whole.
 func parseWebhook(body []byte) (webhook, error) {
 	var w webhook
 	if bytes.Contains(body, nbsp) {
@@ -66,23 +73,108 @@ func parseWebhook(body []byte) (webhook, error) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return w, errNotJSONObject
 	}
-	var raw rawWebhook
-	if err := json.Unmarshal(body, &raw); err != nil {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	// Parse bounds the nesting depth; Validate then checks what Parse
+	// tolerates (number syntax, escapes, control characters).
+	root, err := p.ParseBytes(body)
+	if err == nil {
+		err = fastjson.ValidateBytes(body)
+	}
+	if err != nil {
 		return w, errors.New("body is not valid JSON: " + err.Error())
 	}
-	w.eventType = decodeField[string](&w, "type", raw.Type)
-	w.domain = decodeField[string](&w, "domain", raw.Domain)
-	w.reportURL = decodeField[string](&w, "report_url", raw.ReportURL)
-	w.findingURL = decodeField[string](&w, "finding_url", raw.FindingURL)
-	w.title = decodeField[string](&w, "title", raw.Title)
-	w.severity = decodeField[string](&w, "severity", raw.Severity)
-	w.cvssScore = decodeField[float64](&w, "cvss_score", raw.CVSSScore)
-	w.tags = decodeField[[]string](&w, "tags", raw.Tags)
-	w.critical = decodeCount(&w, "critical_findings", raw.Critical)
-	w.medium = decodeCount(&w, "medium_findings", raw.Medium)
-	w.notice = decodeCount(&w, "notice_findings", raw.Notice)
+	object, err := root.Object()
+	if err != nil {
+		return w, errNotJSONObject
+	}
+	var seen uint32
+	var duplicate string
+	object.Visit(func(key []byte, v *fastjson.Value) {
+		for i, field := range fieldSetters {
+			if string(key) != field.name {
+				continue
+			}
+			if seen&(1<<i) != 0 {
+				duplicate = field.name
+				return
+			}
+			seen |= 1 << i
+			if !field.set(&w, v) {
+				w.invalidFields = append(w.invalidFields, field.name)
+			}
+			return
+		}
+	})
+	if duplicate != "" {
+		// Parsers disagree on which copy wins: refuse rather than pick one.
+		return webhook{}, fmt.Errorf("body has the key %q more than once", duplicate)
+	}
 	return w, nil
 }
+
+// The decoders below leave the field unset for null, and report false when
+// the JSON type is not the documented one.
+
+func decodeString(field *optional[string], v *fastjson.Value) bool {
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return true
+	case fastjson.TypeString:
+		field.value, field.ok = string(v.GetStringBytes()), true
+		return true
+	}
+	return false
+}
+
+func decodeStrings(field *optional[[]string], v *fastjson.Value) bool {
+	if v.Type() == fastjson.TypeNull {
+		return true
+	}
+	items, err := v.Array()
+	if err != nil {
+		return false
+	}
+	values := make([]string, 0, len(items))
+	for _, item := range items {
+		if item.Type() != fastjson.TypeString {
+			return false
+		}
+		values = append(values, string(item.GetStringBytes()))
+	}
+	field.value, field.ok = values, true
+	return true
+}
+
+// decodeScore accepts finite numbers only: Inf and NaN cannot be exported.
+func decodeScore(field *optional[float64], v *fastjson.Value) bool {
+	if v.Type() == fastjson.TypeNull {
+		return true
+	}
+	score, err := v.Float64()
+	if err != nil || math.IsInf(score, 0) || math.IsNaN(score) {
+		return false
+	}
+	field.value, field.ok = score, true
+	return true
+}
+
+// decodeCount accepts whole, non-negative numbers that fit an int64.
+func decodeCount(field *optional[int64], v *fastjson.Value) bool {
+	if v.Type() == fastjson.TypeNull {
+		return true
+	}
+	count, err := v.Int64()
+	if err != nil || count < 0 {
+		return false
+	}
+	field.value, field.ok = count, true
+	return true
+}
+
+// nbsp is U+00A0 in UTF-8. Detectify's documentation indents its example
+// messages with it, so copies of them carry it where JSON wants white space.
+var nbsp = []byte("\u00a0")
 
 // nbspToSpaces returns a copy of body with every U+00A0 outside JSON strings
 // replaced by two spaces: the signed body is still what the log record
@@ -107,55 +199,51 @@ func nbspToSpaces(body []byte) []byte {
 	return out
 }
 
-// decodeField decodes one known field; absent and null are "not sent",
-// a value of another type is recorded as invalid.
-func decodeField[T any](w *webhook, name string, raw json.RawMessage) optional[T] {
-	var field optional[T]
-	if len(raw) == 0 || string(raw) == "null" {
-		return field
-	}
-	if err := json.Unmarshal(raw, &field.value); err != nil {
-		w.invalidFields = append(w.invalidFields, name)
-		return optional[T]{}
-	}
-	field.ok = true
-	return field
-}
-
-// decodeCount is decodeField for the scan counts, which cannot be negative.
-func decodeCount(w *webhook, name string, raw json.RawMessage) optional[int64] {
-	count := decodeField[int64](w, name, raw)
-	if count.ok && count.value < 0 {
-		w.invalidFields = append(w.invalidFields, name)
-		return optional[int64]{}
-	}
-	return count
-}
-
 // reportIDs extracts the scan and finding ids from a Detectify report URL,
 // https://detectify.com/report/<token>/<scan>[/<finding>]. ok is false when
-// the URL does not have that shape.
+// the URL does not have that shape or a segment is not a plain identifier.
+// It slices the string instead of calling url.Parse: this runs per request.
 func reportIDs(rawURL string) (scanID, findingID string, ok bool) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
+	scheme, rest, found := strings.Cut(rawURL, "://")
+	if !found || scheme == "" {
 		return "", "", false
 	}
-	rest, found := strings.CutPrefix(u.Path, "/report/")
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	_, path, found := strings.Cut(rest, "/") // drop the host
 	if !found {
 		return "", "", false
 	}
-	parts := strings.Split(strings.TrimSuffix(rest, "/"), "/")
-	if len(parts) < 2 || len(parts) > 3 {
+	path, found = strings.CutPrefix(path, "report/")
+	if !found {
 		return "", "", false
 	}
-	for _, p := range parts {
-		if p == "" {
+	var segments [3]string // token, scan, finding
+	n := 0
+	for segment := range strings.SplitSeq(strings.TrimSuffix(path, "/"), "/") {
+		if n == len(segments) || !isIdentifier(segment) {
 			return "", "", false
 		}
+		segments[n] = segment
+		n++
 	}
-	scanID = parts[1]
-	if len(parts) == 3 {
-		findingID = parts[2]
+	if n < 2 {
+		return "", "", false
 	}
-	return scanID, findingID, true
+	return segments[1], segments[2], true
+}
+
+// isIdentifier accepts a non-empty run of URL-unreserved characters.
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
 }

@@ -35,32 +35,32 @@ func newSignatureVerifier(secrets [][]byte) *signatureVerifier {
 	return v
 }
 
-// verify returns nil when one of the secrets signed body. values are all the
-// header's values: several are refused, as they could disagree.
-func (v *signatureVerifier) verify(values []string, body []byte) error {
+// verify checks that one of the secrets signed body and returns the
+// signature. values are all the header's values: several are refused, as
+// they could disagree.
+func (v *signatureVerifier) verify(values []string, body []byte) (digest [sha256.Size]byte, err error) {
 	switch len(values) {
 	case 0:
-		return errSignatureMissing
+		return digest, errSignatureMissing
 	case 1:
 	default:
-		return errSignatureAmbiguous
+		return digest, errSignatureAmbiguous
 	}
 	got, ok := decodeSignature(values[0])
 	if !ok {
-		return errSignatureEncoding
+		return digest, errSignatureEncoding
 	}
-	var want [sha256.Size]byte
 	for _, pool := range v.macs {
 		mac := pool.Get().(hash.Hash)
 		mac.Reset()
 		mac.Write(body)
-		mac.Sum(want[:0])
+		mac.Sum(digest[:0])
 		pool.Put(mac)
-		if hmac.Equal(got[:], want[:]) {
-			return nil
+		if hmac.Equal(got[:], digest[:]) {
+			return digest, nil
 		}
 	}
-	return errSignatureMismatch
+	return [sha256.Size]byte{}, errSignatureMismatch
 }
 
 // decodeSignature decodes a 32-byte digest written as hex (either case) or

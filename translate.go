@@ -1,8 +1,6 @@
 package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
 
 import (
-	"context"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -14,112 +12,147 @@ import (
 
 const serviceName = "detectify"
 
-// logTranslator turns one webhook into one log record through the
-// mdatagen LogsBuilder, which owns event names and attribute keys.
+// Event names and attribute keys of the log records, as declared in
+// metadata.yaml (TestLogRecordsMatchMetadata holds the two together). They
+// are an API: users' queries and alert rules depend on them.
+const (
+	eventNameScanStarted  = "detectify.scan.started"
+	eventNameScanFinished = "detectify.scan.finished"
+	eventNameFinding      = "detectify.finding"
+	eventNameOther        = "detectify.event"
+
+	attrEventType     = "detectify.event.type"
+	attrDomain        = "detectify.domain"
+	attrReportURL     = "detectify.report.url"
+	attrFindingURL    = "detectify.finding.url"
+	attrFindingTitle  = "detectify.finding.title"
+	attrFindingLevel  = "detectify.finding.severity"
+	attrCVSSScore     = "detectify.finding.cvss_score"
+	attrFindingTags   = "detectify.finding.tags"
+	attrScanID        = "detectify.scan.id"
+	attrFindingID     = "detectify.finding.id"
+	attrScanState     = "detectify.scan.state"
+	attrScanCritical  = "detectify.scan.findings.critical"
+	attrScanMedium    = "detectify.scan.findings.medium"
+	attrScanNotice    = "detectify.scan.findings.notice"
+	attrInvalidFields = "detectify.payload.invalid_fields"
+	attrServiceName   = "service.name"
+)
+
+// logTranslator turns one webhook into one log record. It writes pdata
+// directly instead of through the generated LogsBuilder: the builder's
+// option closures and resource copies tripled the allocations of a request.
 type logTranslator struct {
-	resource pcommon.Resource
-	// builders are pooled: a LogsBuilder is not safe for concurrent use and
-	// too costly to create per request.
-	builders sync.Pool
+	events       metadata.EventsConfig
+	serviceName  bool // resource attribute service.name enabled
+	scopeVersion string
 }
 
 func newLogTranslator(set receiver.Settings, cfg metadata.LogsBuilderConfig) *logTranslator {
-	t := &logTranslator{}
-	t.builders.New = func() any { return metadata.NewLogsBuilder(cfg, set) }
-	rb := metadata.NewResourceBuilder(cfg.ResourceAttributes)
-	rb.SetServiceName(serviceName)
-	t.resource = rb.Emit()
-	return t
+	return &logTranslator{
+		events:       cfg.Events,
+		serviceName:  cfg.ResourceAttributes.ServiceName.Enabled,
+		scopeVersion: set.BuildInfo.Version,
+	}
 }
 
-// toLogs builds the record for e. body is the raw payload, kept verbatim
-// as the record's body so fields this receiver does not know survive. The
-// result is empty when the user disabled e's event.
-func (t *logTranslator) toLogs(e event, body []byte, received time.Time) plog.Logs {
-	lb := t.builders.Get().(*metadata.LogsBuilder)
-	defer t.builders.Put(lb)
-
-	// No request context: the builder would link the record to the
-	// collector's own HTTP server span, which is not the finding's trace.
-	ctx := context.Background()
-	ts := pcommon.NewTimestampFromTime(received)
-	opts := e.attributeOptions()
-	switch e.kind {
+// eventName names e's record; enabled is false when the user switched that
+// event off.
+func (t *logTranslator) eventName(kind eventKind) (name string, enabled bool) {
+	switch kind {
 	case eventFinding:
-		lb.RecordDetectifyFindingEvent(ctx, ts, opts...)
+		return eventNameFinding, t.events.DetectifyFinding.Enabled
 	case eventScanStarted:
-		lb.RecordDetectifyScanStartedEvent(ctx, ts, opts...)
+		return eventNameScanStarted, t.events.DetectifyScanStarted.Enabled
 	case eventScanFinished:
-		lb.RecordDetectifyScanFinishedEvent(ctx, ts, opts...)
+		return eventNameScanFinished, t.events.DetectifyScanFinished.Enabled
 	default:
-		lb.RecordDetectifyEventEvent(ctx, ts, opts...)
+		return eventNameOther, t.events.DetectifyEvent.Enabled
 	}
-	logs := lb.Emit(metadata.WithLogsResource(t.resource))
-
-	number, text := e.logSeverity()
-	for _, rl := range logs.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				lr.SetObservedTimestamp(ts)
-				lr.SetSeverityNumber(number)
-				lr.SetSeverityText(text)
-				lr.Body().SetStr(string(body))
-			}
-		}
-	}
-	return logs
 }
 
-// attributeOptions lists an attribute for every field the payload carried
-// with its documented type.
-func (e event) attributeOptions() []metadata.EventAttributeOption {
-	opts := make([]metadata.EventAttributeOption, 0, 12)
-	if e.eventType.ok {
-		opts = append(opts, metadata.WithDetectifyEventTypeEventAttribute(e.eventType.value))
+// toLogs builds the record for e, or empty logs when its event is disabled.
+// body is the raw payload, kept verbatim as the record's body so fields
+// this receiver does not know survive.
+func (t *logTranslator) toLogs(e event, body []byte, received time.Time) plog.Logs {
+	ld := plog.NewLogs()
+	name, enabled := t.eventName(e.kind)
+	if !enabled {
+		return ld
 	}
-	if e.domain.ok {
-		opts = append(opts, metadata.WithDetectifyDomainEventAttribute(e.domain.value))
+	rl := ld.ResourceLogs().AppendEmpty()
+	if t.serviceName {
+		rl.Resource().Attributes().PutStr(attrServiceName, serviceName)
 	}
-	if e.reportURL.ok {
-		opts = append(opts, metadata.WithDetectifyReportURLEventAttribute(e.reportURL.value))
-	}
-	if e.findingURL.ok {
-		opts = append(opts, metadata.WithDetectifyFindingURLEventAttribute(e.findingURL.value))
-	}
-	if e.title.ok {
-		opts = append(opts, metadata.WithDetectifyFindingTitleEventAttribute(e.title.value))
-	}
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	sl.Scope().SetVersion(t.scopeVersion)
+
+	lr := sl.LogRecords().AppendEmpty()
+	ts := pcommon.NewTimestampFromTime(received)
+	lr.SetEventName(name)
+	lr.SetTimestamp(ts)
+	lr.SetObservedTimestamp(ts)
+	number, text := e.logSeverity()
+	lr.SetSeverityNumber(number)
+	lr.SetSeverityText(text)
+	lr.Body().SetStr(string(body))
+	e.putAttributes(lr.Attributes())
+	return ld
+}
+
+// putAttributes sets an attribute for every field the payload carried with
+// its documented type.
+func (e event) putAttributes(attrs pcommon.Map) {
+	attrs.EnsureCapacity(16)
+	putStr(attrs, attrEventType, e.eventType)
+	putStr(attrs, attrDomain, e.domain)
+	putStr(attrs, attrReportURL, e.reportURL)
+	putStr(attrs, attrFindingURL, e.findingURL)
+	putStr(attrs, attrFindingTitle, e.title)
 	if e.findingLevel != "" {
-		opts = append(opts, metadata.WithDetectifyFindingSeverityEventAttribute(e.findingLevel))
+		attrs.PutStr(attrFindingLevel, e.findingLevel)
 	}
 	if e.cvssScore.ok {
-		opts = append(opts, metadata.WithDetectifyFindingCvssScoreEventAttribute(e.cvssScore.value))
+		attrs.PutDouble(attrCVSSScore, e.cvssScore.value)
 	}
-	if e.tags.ok {
-		opts = append(opts, metadata.WithDetectifyFindingTagsEventAttribute(stringsToAny(e.tags.value)))
-	}
+	putStrings(attrs, attrFindingTags, e.tags.value, e.tags.ok)
 	if scanID, findingID := e.ids(); scanID != "" {
-		opts = append(opts, metadata.WithDetectifyScanIDEventAttribute(scanID))
+		attrs.PutStr(attrScanID, scanID)
 		if findingID != "" {
-			opts = append(opts, metadata.WithDetectifyFindingIDEventAttribute(findingID))
+			attrs.PutStr(attrFindingID, findingID)
 		}
 	}
 	if e.scanState != "" {
-		opts = append(opts, metadata.WithDetectifyScanStateEventAttribute(e.scanState))
+		attrs.PutStr(attrScanState, e.scanState)
 	}
-	if e.critical.ok {
-		opts = append(opts, metadata.WithDetectifyScanFindingsCriticalEventAttribute(e.critical.value))
+	putInt(attrs, attrScanCritical, e.critical)
+	putInt(attrs, attrScanMedium, e.medium)
+	putInt(attrs, attrScanNotice, e.notice)
+	putStrings(attrs, attrInvalidFields, e.invalidFields, len(e.invalidFields) > 0)
+}
+
+func putStr(attrs pcommon.Map, key string, field optional[string]) {
+	if field.ok {
+		attrs.PutStr(key, field.value)
 	}
-	if e.medium.ok {
-		opts = append(opts, metadata.WithDetectifyScanFindingsMediumEventAttribute(e.medium.value))
+}
+
+func putInt(attrs pcommon.Map, key string, field optional[int64]) {
+	if field.ok {
+		attrs.PutInt(key, field.value)
 	}
-	if e.notice.ok {
-		opts = append(opts, metadata.WithDetectifyScanFindingsNoticeEventAttribute(e.notice.value))
+}
+
+func putStrings(attrs pcommon.Map, key string, values []string, present bool) {
+	if !present {
+		return
 	}
-	if len(e.invalidFields) > 0 {
-		opts = append(opts, metadata.WithDetectifyPayloadInvalidFieldsEventAttribute(stringsToAny(e.invalidFields)))
+	slice := attrs.PutEmptySlice(key)
+	slice.EnsureCapacity(len(values))
+	for _, v := range values {
+		slice.AppendEmpty().SetStr(v)
 	}
-	return opts
 }
 
 // ids returns the scan and finding ids, preferring the finding URL, which
@@ -136,12 +169,4 @@ func (e event) ids() (scanID, findingID string) {
 		}
 	}
 	return "", ""
-}
-
-func stringsToAny(values []string) []any {
-	out := make([]any, len(values))
-	for i, v := range values {
-		out[i] = v
-	}
-	return out
 }
