@@ -3,7 +3,6 @@ package detectifyreceiver
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -38,11 +37,16 @@ func benchReceiver(b *testing.B, configure func(*Config)) *detectifyReceiver {
 // reusableRequest is one POST whose body is rewound each iteration.
 type reusableRequest struct {
 	req  *http.Request
-	body *bytes.Reader
+	body *rewindableBody
 }
 
+type rewindableBody struct{ bytes.Reader }
+
+func (*rewindableBody) Close() error { return nil }
+
 func newReusableRequest(body []byte, signature string) *reusableRequest {
-	rr := &reusableRequest{body: bytes.NewReader(body)}
+	rr := &reusableRequest{body: &rewindableBody{}}
+	rr.body.Reset(body)
 	rr.req = httptest.NewRequest(http.MethodPost, "/webhook", rr.body)
 	rr.req.Header.Set("Content-Type", "application/json")
 	if signature != "" {
@@ -53,7 +57,7 @@ func newReusableRequest(body []byte, signature string) *reusableRequest {
 
 func (rr *reusableRequest) rewind(body []byte) {
 	rr.body.Reset(body)
-	rr.req.Body = io.NopCloser(rr.body)
+	rr.req.Body = rr.body
 	rr.req.ContentLength = int64(len(body))
 }
 
@@ -65,7 +69,9 @@ type discardWriter struct {
 
 func (w *discardWriter) Header() http.Header         { return w.header }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+
+func (w *discardWriter) WriteString(s string) (int, error) { return len(s), nil }
+func (w *discardWriter) WriteHeader(status int)            { w.status = status }
 
 // BenchmarkHandler is the full path of each seed message: verify, parse,
 // translate, count, consume into nop pipelines. Dedup is off, so every

@@ -142,8 +142,12 @@ func isJSONContentType(contentType string) bool {
 	return mediaType == "application/json" || strings.HasSuffix(mediaType, "+json") || mediaType == "text/plain"
 }
 
+// jsonContentType is shared by every answer: assigning it costs no
+// allocation, where Header.Set builds a new slice.
+var jsonContentType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, status int, body string) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
 }

@@ -31,17 +31,17 @@ func (o outcome) String() string { return outcomeNames[o] }
 // so counting costs no allocation on the request path.
 type outcomeCounter struct {
 	counter metric.Int64Counter
-	options [outcomeCount]metric.AddOption
+	options [outcomeCount][]metric.AddOption
 }
 
 func newOutcomeCounter(tb *metadata.TelemetryBuilder) outcomeCounter {
 	c := outcomeCounter{counter: tb.ReceiverDetectifyRequests}
 	for o := range outcomeCount {
-		c.options[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o.String())))
+		c.options[o] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o.String())))}
 	}
 	return c
 }
 
 func (c outcomeCounter) add(ctx context.Context, o outcome) {
-	c.counter.Add(ctx, 1, c.options[o])
+	c.counter.Add(ctx, 1, c.options[o]...)
 }

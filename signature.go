@@ -24,13 +24,20 @@ var (
 // against the current and previous secrets. Keyed HMAC states are pooled:
 // keying costs two SHA-256 blocks per request otherwise.
 type signatureVerifier struct {
-	macs []*sync.Pool
+	macs []*sync.Pool // of *keyedMAC, one pool per secret
+}
+
+// keyedMAC is a pooled HMAC with room for its sum, so summing does not
+// allocate.
+type keyedMAC struct {
+	hash.Hash
+	sum [sha256.Size]byte
 }
 
 func newSignatureVerifier(secrets [][]byte) *signatureVerifier {
 	v := &signatureVerifier{}
 	for _, key := range secrets {
-		v.macs = append(v.macs, &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }})
+		v.macs = append(v.macs, &sync.Pool{New: func() any { return &keyedMAC{Hash: hmac.New(sha256.New, key)} }})
 	}
 	return v
 }
@@ -51,10 +58,10 @@ func (v *signatureVerifier) verify(values []string, body []byte) (digest [sha256
 		return digest, errSignatureEncoding
 	}
 	for _, pool := range v.macs {
-		mac := pool.Get().(hash.Hash)
+		mac := pool.Get().(*keyedMAC)
 		mac.Reset()
 		mac.Write(body)
-		mac.Sum(digest[:0])
+		digest = [sha256.Size]byte(mac.Sum(mac.sum[:0]))
 		pool.Put(mac)
 		if hmac.Equal(got[:], digest[:]) {
 			return digest, nil
