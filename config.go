@@ -93,7 +93,7 @@ func (cfg *Config) metricsBuilderConfig() metadata.MetricsBuilderConfig {
 
 // knownCompressions are the Content-Encodings confighttp can decode.
 var knownCompressions = map[string]bool{
-	"": true, "gzip": true, "zstd": true, "zlib": true, "deflate": true, "snappy": true, "lz4": true,
+	"": true, "gzip": true, "zstd": true, "zlib": true, "deflate": true, "snappy": true, "lz4": true, "x-snappy-framed": true,
 }
 
 // Validate only validates: it never changes the config.

@@ -14,10 +14,13 @@ const (
 	signalMetrics
 )
 
-// deliveryKey identifies a delivery by a digest of its body: Detectify's
-// messages carry their report or finding URL, so identical bodies are
-// redeliveries.
+// deliveryKey identifies a delivery by its body: Detectify's messages carry
+// their report or finding URL, so identical bodies are redeliveries. A hash
+// of the body, not its signature, so a body re-signed during a secret
+// rotation is still recognised.
 type deliveryKey = [sha256.Size]byte
+
+func keyOf(body []byte) deliveryKey { return sha256.Sum256(body) }
 
 // delivery is what is remembered of one body.
 type delivery struct {
@@ -69,10 +72,11 @@ func (d *deliveries) begin(key deliveryKey, now time.Time) (prior delivery, ok b
 		e.inFlight = true
 		return *e, true
 	}
-	for len(d.entries) >= d.maxEntries {
-		if !d.popOldestLocked() {
+	for range len(d.order) - d.head { // each queued key at most once
+		if len(d.entries) < d.maxEntries {
 			break
 		}
+		d.popOldestLocked(now)
 	}
 	d.entries[key] = &delivery{inFlight: true, added: now}
 	d.order = append(d.order, queuedKey{key: key, added: now})
@@ -97,20 +101,24 @@ func (d *deliveries) finish(key deliveryKey, done delivery) {
 
 func (d *deliveries) expireLocked(now time.Time) {
 	for d.head < len(d.order) && now.Sub(d.order[d.head].added) >= d.window {
-		d.popOldestLocked()
+		d.popOldestLocked(now)
 	}
 }
 
-// popOldestLocked forgets the oldest entry; false when there is none.
-func (d *deliveries) popOldestLocked() bool {
-	if d.head == len(d.order) {
-		return false
-	}
+// popOldestLocked forgets the oldest entry. One still in flight is queued
+// again instead: forgetting it would let a redelivery run beside it. The
+// map can then exceed maxEntries by the requests in flight, no more.
+func (d *deliveries) popOldestLocked(now time.Time) {
 	oldest := d.order[d.head]
 	d.order[d.head] = queuedKey{}
 	d.head++
 	if e, found := d.entries[oldest.key]; found && e.added.Equal(oldest.added) {
-		delete(d.entries, oldest.key)
+		if e.inFlight {
+			e.added = now
+			d.order = append(d.order, queuedKey{key: oldest.key, added: now})
+		} else {
+			delete(d.entries, oldest.key)
+		}
 	}
 	// Reuse the slice once most of it is consumed, so the queue stays
 	// bounded by maxEntries.
@@ -120,7 +128,6 @@ func (d *deliveries) popOldestLocked() bool {
 		d.order = d.order[:n]
 		d.head = 0
 	}
-	return true
 }
 
 // len reports how many deliveries are remembered.

@@ -188,33 +188,45 @@ func TestDeliveriesDisabled(t *testing.T) {
 	}
 }
 
-func TestDeliveriesFinishAfterEviction(t *testing.T) {
+// TestInFlightDeliveriesAreNeverEvicted: forgetting a delivery while it is
+// processed would let a redelivery run beside it.
+func TestInFlightDeliveriesAreNeverEvicted(t *testing.T) {
 	d := newDeliveries(time.Hour, 1)
-	k1, k2 := key("one"), key("two")
+	k1, k2, k3 := key("one"), key("two"), key("three")
 	_, ok := d.begin(k1, dedupT0)
 	require.True(t, ok)
-	_, ok = d.begin(k2, dedupT0.Add(time.Second)) // evicts k1, still in flight
+	_, ok = d.begin(k2, dedupT0.Add(time.Second)) // the limit is reached, but k1 is in flight
 	require.True(t, ok)
+	assert.Equal(t, 2, d.len(), "over the limit by the deliveries in flight")
+	_, ok = d.begin(k1, dedupT0.Add(2*time.Second))
+	assert.False(t, ok, "k1 is still known to be in flight")
 
-	assert.NotPanics(t, func() { d.finish(k1, delivery{settled: signalLogs, counted: true}) })
-	assert.NotPanics(t, func() { d.finish(key("never begun"), delivery{settled: signalLogs}) })
-	assert.Equal(t, 1, d.len(), "finish must not resurrect an evicted entry")
-
+	d.finish(k1, delivery{settled: signalLogs, counted: true})
 	d.finish(k2, delivery{settled: signalMetrics})
-	prior, ok := d.begin(k2, dedupT0.Add(2*time.Second))
+	assert.NotPanics(t, func() { d.finish(key("never begun"), delivery{settled: signalLogs}) })
+	_, ok = d.begin(k3, dedupT0.Add(3*time.Second))
 	require.True(t, ok)
-	assert.Equal(t, signalMetrics, prior.settled)
+	assert.Equal(t, 1, d.len(), "finished deliveries are evicted again")
 }
 
-func TestDeliveriesFinishAfterExpiry(t *testing.T) {
+func TestInFlightDeliveriesDoNotExpire(t *testing.T) {
 	d := newDeliveries(time.Minute, 10)
 	k := key("slow")
 	_, ok := d.begin(k, dedupT0)
 	require.True(t, ok)
-	_, ok = d.begin(key("later"), dedupT0.Add(2*time.Minute)) // expires k
+	_, ok = d.begin(key("later"), dedupT0.Add(2*time.Minute)) // k's window is over, but it is in flight
 	require.True(t, ok)
-	assert.NotPanics(t, func() { d.finish(k, delivery{settled: signalLogs}) })
-	assert.Equal(t, 1, d.len())
+	_, ok = d.begin(k, dedupT0.Add(2*time.Minute))
+	assert.False(t, ok, "a slow delivery is not forgotten while it runs")
+
+	d.finish(k, delivery{settled: signalLogs})
+	prior, ok := d.begin(k, dedupT0.Add(2*time.Minute+30*time.Second))
+	require.True(t, ok)
+	assert.Equal(t, signalLogs, prior.settled, "remembered for a window after it was requeued")
+	d.finish(k, prior)
+	prior, ok = d.begin(k, dedupT0.Add(4*time.Minute))
+	require.True(t, ok)
+	assert.Equal(t, delivery{}, prior, "then forgotten")
 }
 
 func TestDeliveriesMemoryBounded(t *testing.T) {

@@ -25,7 +25,8 @@ type deliveryResult struct {
 // deliver emits e to every consumer that has not already settled this body
 // and answers only once they returned: retryable failures give 503, so the
 // sender retries and only the signals still missing are emitted again.
-func (r *detectifyReceiver) deliver(ctx context.Context, key deliveryKey, e event, body []byte, received time.Time) deliveryResult {
+func (r *detectifyReceiver) deliver(ctx context.Context, e event, body []byte, received time.Time) deliveryResult {
+	key := keyOf(body)
 	done, ok := r.deliveries.begin(key, received)
 	if !ok {
 		return deliveryResult{status: http.StatusServiceUnavailable, outcome: outcomeRefused,

@@ -1,7 +1,6 @@
 package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -57,10 +56,11 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 		}
 		return
 	}
-	key, err := r.authenticate(req, body)
-	if err != nil {
-		r.reject(w, req, http.StatusUnauthorized, outcomeUnauthorized, err.Error())
-		return
+	if r.verifier != nil {
+		if err = r.verifier.verify(req.Header.Values(signatureHeader), body); err != nil {
+			r.reject(w, req, http.StatusUnauthorized, outcomeUnauthorized, err.Error())
+			return
+		}
 	}
 	if !isJSONContentType(req.Header.Get("Content-Type")) {
 		r.reject(w, req, http.StatusUnsupportedMediaType, outcomeMalformed, "Content-Type must be application/json")
@@ -80,7 +80,7 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 			zap.Strings("fields", wh.invalidFields))
 	}
 
-	result := r.deliver(ctx, key, classify(&wh), body, received)
+	result := r.deliver(ctx, classify(&wh), body, received)
 	r.outcomes.add(ctx, result.outcome)
 	switch result.status {
 	case http.StatusOK:
@@ -91,16 +91,6 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 	default:
 		http.Error(w, result.reason, result.status)
 	}
-}
-
-// authenticate verifies the signature and returns the key the delivery is
-// remembered by: the verified HMAC identifies the body as well as a plain
-// hash would, and is already computed. Unsigned bodies are hashed.
-func (r *detectifyReceiver) authenticate(req *http.Request, body []byte) (deliveryKey, error) {
-	if r.verifier == nil {
-		return sha256.Sum256(body), nil
-	}
-	return r.verifier.verify(req.Header.Values(signatureHeader), body)
 }
 
 func (r *detectifyReceiver) tooLargeReason() string {

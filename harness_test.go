@@ -271,6 +271,3 @@ func receiverSettingsForTest(t testing.TB) receiver.Settings {
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	return metadatatest.NewSettings(tel)
 }
-
-// keyOf is the delivery key of an unsigned body.
-func keyOf(body []byte) deliveryKey { return sha256.Sum256(body) }

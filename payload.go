@@ -159,7 +159,8 @@ func decodeScore(field *optional[float64], v *fastjson.Value) bool {
 	return true
 }
 
-// decodeCount accepts whole, non-negative numbers that fit an int64.
+// decodeCount accepts non-negative integers written without a fraction or
+// exponent (Detectify's counts) that fit an int64.
 func decodeCount(field *optional[int64], v *fastjson.Value) bool {
 	if v.Type() == fastjson.TypeNull {
 		return true

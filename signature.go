@@ -42,32 +42,31 @@ func newSignatureVerifier(secrets [][]byte) *signatureVerifier {
 	return v
 }
 
-// verify checks that one of the secrets signed body and returns the
-// signature. values are all the header's values: several are refused, as
-// they could disagree.
-func (v *signatureVerifier) verify(values []string, body []byte) (digest [sha256.Size]byte, err error) {
+// verify returns nil when one of the secrets signed body. values are all
+// the header's values: several are refused, as they could disagree.
+func (v *signatureVerifier) verify(values []string, body []byte) error {
 	switch len(values) {
 	case 0:
-		return digest, errSignatureMissing
+		return errSignatureMissing
 	case 1:
 	default:
-		return digest, errSignatureAmbiguous
+		return errSignatureAmbiguous
 	}
 	got, ok := decodeSignature(values[0])
 	if !ok {
-		return digest, errSignatureEncoding
+		return errSignatureEncoding
 	}
 	for _, pool := range v.macs {
 		mac := pool.Get().(*keyedMAC)
 		mac.Reset()
 		mac.Write(body)
-		digest = [sha256.Size]byte(mac.Sum(mac.sum[:0]))
+		match := hmac.Equal(got[:], mac.Sum(mac.sum[:0]))
 		pool.Put(mac)
-		if hmac.Equal(got[:], digest[:]) {
-			return digest, nil
+		if match {
+			return nil
 		}
 	}
-	return [sha256.Size]byte{}, errSignatureMismatch
+	return errSignatureMismatch
 }
 
 // decodeSignature decodes a 32-byte digest written as hex (either case) or
