@@ -342,7 +342,7 @@ func TestHTTPContract(t *testing.T) {
 		{
 			name: "known field of the wrong type is accepted and kept in the body",
 			request: func(h *harness) *http.Request {
-				return h.newRequest([]byte(`{"type":"event_finding_high","cvss_score":"6.2"}`))
+				return h.newRequest([]byte(`{"type":"event_finding_high","domain":"my.domain","cvss_score":"6.2"}`))
 			},
 			wantStatus: http.StatusOK,
 			emits:      signalLogs | signalMetrics, wantOutcome: "accepted",

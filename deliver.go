@@ -49,7 +49,9 @@ func (r *detectifyReceiver) deliver(ctx context.Context, e event, body []byte, r
 			r.metrics.record(e)
 			done.counted = true
 		}
-		errs[1] = r.consumeMetrics(ctx, r.metrics.snapshotDomain(e.domain.value, received))
+		if md := r.metrics.snapshotDomain(e.domain.value, received); md.DataPointCount() > 0 {
+			errs[1] = r.consumeMetrics(ctx, md)
+		}
 		if settles(errs[1]) {
 			done.settled |= signalMetrics
 		}

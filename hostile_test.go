@@ -84,10 +84,10 @@ func hostileCases(t *testing.T) []hostileCase {
 		{name: "invalid escape", body: []byte(`{"title":"\x"}`), status: 400},
 		{name: "number with two signs", body: []byte(`{"cvss_score":--1}`), status: 400},
 		{name: "1 MiB string", body: largeString, status: 413},
-		{name: "huge CVSS score is kept in the body only", body: []byte(`{"type":"event_finding_high","cvss_score":1e999}`), status: 200, emitted: true},
-		{name: "huge count is kept in the body only", body: []byte(`{"type":"event_scan_finished","critical_findings":100000000000000000000000}`), status: 200, emitted: true},
-		{name: "escaped NUL in a string is legal JSON", body: []byte(`{"type":"event_finding_high","title":"a\u0000b"}`), status: 200, emitted: true},
-		{name: "lone surrogate escape is legal JSON", body: []byte(`{"type":"event_finding_high","title":"\ud800"}`), status: 200, emitted: true},
+		{name: "huge CVSS score is kept in the body only", body: []byte(`{"type":"event_finding_high","domain":"my.domain","cvss_score":1e999}`), status: 200, emitted: true},
+		{name: "huge count is kept in the body only", body: []byte(`{"type":"event_scan_finished","domain":"my.domain","critical_findings":100000000000000000000000}`), status: 200, emitted: true},
+		{name: "escaped NUL in a string is legal JSON", body: []byte(`{"type":"event_finding_high","domain":"my.domain","title":"a\u0000b"}`), status: 200, emitted: true},
+		{name: "lone surrogate escape is legal JSON", body: []byte(`{"type":"event_finding_high","domain":"my.domain","title":"\ud800"}`), status: 200, emitted: true},
 
 		// Content type and encoding.
 		{name: "HTML content type", body: finding, mutate: withHeader("Content-Type", "text/html"), status: 415},

@@ -131,3 +131,14 @@ func TestDisabledEventsAndMetricsAreNotEmitted(t *testing.T) {
 	require.Equal(t, http.StatusOK, h.post(readSeed(t, "finding_high")).status)
 	assert.Len(t, h.logs.records(), 1, "other events still are")
 }
+
+func TestWebhooksWithoutDomainAreLoggedNotCounted(t *testing.T) {
+	h := newHarness(t, nil)
+
+	require.Equal(t, http.StatusOK, h.post([]byte(`{"type":"event_test_ping"}`)).status)
+	require.Equal(t, http.StatusOK, h.post([]byte(`{"type":"event_finding_high","domain":""}`)).status)
+
+	assert.Len(t, h.logs.records(), 2)
+	assert.Zero(t, h.metrics.callCount(), "nothing to count, so the metrics pipeline is not called")
+	assert.Zero(t, h.rcv.metrics.snapshotAll(testNow).DataPointCount())
+}

@@ -84,8 +84,13 @@ func newMetricState(set receiver.Settings, cfg metadata.MetricsBuilderConfig, st
 	}
 }
 
-// record counts e. It must be called once per delivery.
+// record counts e. It must be called once per delivery. Messages without a
+// domain are not counted: a series with an empty domain label alerts
+// nobody useful.
 func (s *metricState) record(e event) {
+	if !e.domain.ok || e.domain.value == "" {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.domainLocked(e.domain.value)
