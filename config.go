@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 
@@ -52,6 +53,11 @@ type Config struct {
 	// MetricsInterval is how often every metric series is emitted again, so
 	// exporters that expire idle series (Prometheus after 5m) keep them.
 	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
+
+	// StorageID names a storage extension (e.g. file_storage) that keeps the
+	// metric counts, the last-scan gauges and the dedup memory across
+	// restarts. Without one they start afresh, with a new start time.
+	StorageID *component.ID `mapstructure:"storage"`
 
 	// Metrics, Events and ResourceAttributes switch each generated metric,
 	// log event and resource attribute on or off (see documentation.md).

@@ -136,3 +136,38 @@ func (d *deliveries) len() int {
 	defer d.mu.Unlock()
 	return len(d.entries)
 }
+
+// export lists the settled deliveries, oldest first, for persistence.
+// Deliveries in flight are left out: their request has not been answered.
+func (d *deliveries) export() []persistedDelivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []persistedDelivery
+	for _, q := range d.order[d.head:] {
+		if e, found := d.entries[q.key]; found && e.added.Equal(q.added) && !e.inFlight {
+			out = append(out, persistedDelivery{Key: q.key[:], Settled: e.settled, Counted: e.counted, Added: e.added})
+		}
+	}
+	return out
+}
+
+// restore loads deliveries saved by export; those outside the window now,
+// or with a malformed key, are dropped.
+func (d *deliveries) restore(saved []persistedDelivery, now time.Time) {
+	if d.window <= 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range saved {
+		if len(p.Key) != sha256.Size || now.Sub(p.Added) >= d.window {
+			continue
+		}
+		key := deliveryKey(p.Key)
+		d.entries[key] = &delivery{settled: p.Settled, counted: p.Counted, added: p.Added}
+		d.order = append(d.order, queuedKey{key: key, added: p.Added})
+	}
+	for len(d.entries) > d.maxEntries {
+		d.popOldestLocked(now)
+	}
+}

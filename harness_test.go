@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -177,12 +178,21 @@ type harness struct {
 	rcv     *detectifyReceiver
 	client  *http.Client
 	clock   atomic.Int64 // the receiver's now, in Unix nanoseconds
+	// shutdown stops both receivers, as the collector does.
+	shutdown func()
 }
 
 // setNow moves the receiver's clock.
 func (h *harness) setNow(now time.Time) { h.clock.Store(now.UnixNano()) }
 
 func newHarness(t *testing.T, configure func(*Config)) *harness {
+	t.Helper()
+	return newHarnessOn(t, componenttest.NewNopHost(), configure)
+}
+
+// newHarnessOn is newHarness on a host of the test's choosing, e.g. one
+// with a storage extension.
+func newHarnessOn(t *testing.T, host component.Host, configure func(*Config)) *harness {
 	t.Helper()
 	cfg := createDefaultConfig()
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
@@ -203,15 +213,17 @@ func newHarness(t *testing.T, configure func(*Config)) *harness {
 	h.setNow(testNow)
 	h.rcv.now = func() time.Time { return time.Unix(0, h.clock.Load()).UTC() }
 
-	host := componenttest.NewNopHost()
 	require.NoError(t, logsRcv.Start(context.Background(), host))
 	require.NoError(t, metricsRcv.Start(context.Background(), host))
 	h.baseURL = "http://" + h.rcv.endpoint
 	h.client = &http.Client{Timeout: 30 * time.Second}
-	t.Cleanup(func() {
+	h.shutdown = func() {
 		h.client.CloseIdleConnections()
 		require.NoError(t, logsRcv.Shutdown(context.Background()))
 		require.NoError(t, metricsRcv.Shutdown(context.Background()))
+	}
+	t.Cleanup(func() {
+		h.shutdown() // a no-op when the test already shut down
 		require.NoError(t, h.tel.Shutdown(context.Background()))
 	})
 	return h

@@ -68,6 +68,7 @@ type domainState struct {
 // metricState holds the cumulative counts per domain and renders them with
 // the generated MetricsBuilder. Safe for concurrent use.
 type metricState struct {
+	start    time.Time // of every cumulative series
 	mu       sync.Mutex
 	domains  map[string]*domainState
 	builder  *metadata.MetricsBuilder
@@ -78,6 +79,7 @@ func newMetricState(set receiver.Settings, cfg metadata.MetricsBuilderConfig, st
 	rb := metadata.NewResourceBuilder(cfg.ResourceAttributes)
 	rb.SetServiceName(serviceName)
 	return &metricState{
+		start:    start,
 		domains:  make(map[string]*domainState),
 		builder:  metadata.NewMetricsBuilder(cfg, set, metadata.WithStartTime(pcommon.NewTimestampFromTime(start))),
 		resource: metadata.WithResource(rb.Emit()),
@@ -154,4 +156,49 @@ func (s *metricState) recordLocked(d *domainState, ts pcommon.Timestamp) {
 			s.builder.RecordDetectifyScanFindingsDataPoint(ts, count.value, scanCategories[i], d.attribute)
 		}
 	}
+}
+
+// export copies the counts for persistence.
+func (s *metricState) export() map[string]persistedDomain {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]persistedDomain, len(s.domains))
+	for domain, d := range s.domains {
+		p := persistedDomain{Findings: d.findings.export(), Scans: d.scans.export()}
+		for i, count := range d.lastScan {
+			if count.ok {
+				p.LastScan[i] = &count.value
+			}
+		}
+		out[domain] = p
+	}
+	return out
+}
+
+// restore loads counts saved by export, before any event is recorded.
+func (s *metricState) restore(domains map[string]persistedDomain) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for domain, p := range domains {
+		d := s.domainLocked(domain)
+		for level, count := range p.Findings {
+			d.findings.add(level, count, metadata.WithDetectifyFindingSeverityMetricAttribute)
+		}
+		for state, count := range p.Scans {
+			d.scans.add(state, count, metadata.WithDetectifyScanStateMetricAttribute)
+		}
+		for i, count := range p.LastScan {
+			if count != nil {
+				d.lastScan[i] = optional[int64]{value: *count, ok: true}
+			}
+		}
+	}
+}
+
+func (l seriesList) export() map[string]int64 {
+	out := make(map[string]int64, len(l))
+	for _, s := range l {
+		out[s.name] = s.count
+	}
+	return out
 }

@@ -37,6 +37,7 @@ type detectifyReceiver struct {
 	translator *logTranslator
 	deliveries *deliveries
 	metrics    *metricState // created at Start: its start time is the receiver's
+	store      *stateStore  // nil without a storage extension
 	now        func() time.Time
 
 	server       *http.Server
@@ -79,7 +80,9 @@ func newDetectifyReceiver(cfg *Config, set receiver.Settings) (*detectifyReceive
 // fails the collector's start instead of a background goroutine.
 func (r *detectifyReceiver) Start(ctx context.Context, host component.Host) error {
 	r.warnAboutSecrets()
-	r.metrics = newMetricState(r.settings, r.cfg.metricsBuilderConfig(), r.now())
+	if err := r.restoreState(ctx, host); err != nil {
+		return err
+	}
 
 	listener, err := r.cfg.ToListener(ctx)
 	if err != nil {
@@ -98,15 +101,57 @@ func (r *detectifyReceiver) Start(ctx context.Context, host component.Host) erro
 		defer r.serving.Done()
 		r.serve(listener, host)
 	}()
-	if r.metricsConsumer != nil {
+	if r.metricsConsumer != nil || r.store != nil {
 		r.stopEmitting = make(chan struct{})
 		r.serving.Add(1)
 		go func() {
 			defer r.serving.Done()
-			r.emitMetricsEvery(r.cfg.MetricsInterval, r.stopEmitting)
+			r.tickEvery(r.cfg.MetricsInterval, r.stopEmitting)
 		}()
 	}
 	return nil
+}
+
+// restoreState creates the metric state, continuing the saved one when a
+// storage extension holds it: same start time, same counts, same dedup
+// memory. An unusable saved state is reported and replaced.
+func (r *detectifyReceiver) restoreState(ctx context.Context, host component.Host) error {
+	store, err := openStateStore(ctx, host, r.cfg.StorageID, r.settings.ID)
+	if err != nil {
+		return err
+	}
+	r.store = store
+	start := r.now()
+	var saved *persistedState
+	if store != nil {
+		if saved, err = store.load(ctx); err != nil {
+			r.settings.Logger.Warn("Starting with fresh counts: the saved state cannot be used", zap.Error(err))
+		}
+	}
+	if saved != nil {
+		start = saved.StartTime
+	}
+	r.metrics = newMetricState(r.settings, r.cfg.metricsBuilderConfig(), start)
+	if saved != nil {
+		r.metrics.restore(saved.Domains)
+		r.deliveries.restore(saved.Deliveries, r.now())
+		r.settings.Logger.Info("Restored Detectify receiver state",
+			zap.Int("domains", len(saved.Domains)), zap.Int("deliveries", len(saved.Deliveries)))
+	}
+	return nil
+}
+
+// saveState writes the counts and the dedup memory to the storage
+// extension, if there is one.
+func (r *detectifyReceiver) saveState(ctx context.Context) error {
+	if r.store == nil {
+		return nil
+	}
+	return r.store.save(ctx, &persistedState{
+		StartTime:  r.metrics.start,
+		Domains:    r.metrics.export(),
+		Deliveries: r.deliveries.export(),
+	})
 }
 
 func (r *detectifyReceiver) serve(listener net.Listener, host component.Host) {
@@ -128,6 +173,11 @@ func (r *detectifyReceiver) Shutdown(ctx context.Context) error {
 		}
 	})
 	r.serving.Wait()
+	if r.store != nil {
+		// Saved after the server stopped, so every answered request is in it.
+		err = errors.Join(err, r.saveState(ctx), r.store.close(ctx))
+		r.store = nil
+	}
 	r.telemetry.Shutdown()
 	return err
 }

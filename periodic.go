@@ -9,9 +9,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// emitMetricsEvery sends every series each interval until stop is closed,
-// so exporters that expire idle series keep domains that are quiet.
-func (r *detectifyReceiver) emitMetricsEvery(interval time.Duration, stop <-chan struct{}) {
+// tickEvery runs the periodic work until stop is closed: every series is
+// sent again, so exporters that expire idle series keep domains that are
+// quiet, and the state is saved, so a crash loses one interval at most.
+func (r *detectifyReceiver) tickEvery(interval time.Duration, stop <-chan struct{}) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -19,12 +20,21 @@ func (r *detectifyReceiver) emitMetricsEvery(interval time.Duration, stop <-chan
 		case <-stop:
 			return
 		case <-ticker.C:
-			md := r.metrics.snapshotAll(r.now())
-			if md.DataPointCount() > 0 {
-				// A failure needs no retry: the next interval carries the same counts.
-				_ = r.consumeMetrics(context.Background(), md)
+			r.emitAllMetrics()
+			if err := r.saveState(context.Background()); err != nil {
+				r.settings.Logger.Warn("Could not save the Detectify receiver state", zap.Error(err))
 			}
 		}
+	}
+}
+
+func (r *detectifyReceiver) emitAllMetrics() {
+	if r.metricsConsumer == nil {
+		return
+	}
+	if md := r.metrics.snapshotAll(r.now()); md.DataPointCount() > 0 {
+		// A failure needs no retry: the next interval carries the same counts.
+		_ = r.consumeMetrics(context.Background(), md)
 	}
 }
 
