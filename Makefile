@@ -2,9 +2,16 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 MDATAGEN := $(BIN)/mdatagen
+OCB      := $(BIN)/ocb
+OTELCOL  := $(BIN)/otelcol-detectify
+PEER     := $(BIN)/otelcol-peer
 GENERATED := internal/metadata internal/metadatatest documentation.md generated_component_test.go generated_package_test.go
 
-.PHONY: all generate check-generated lint test unit bench fuzz clean
+.PHONY: all generate check-generated lint test unit bench fuzz clean \
+	otelcol peer run validate-examples e2e
+
+# A failed step must not leave a target that looks up to date.
+.DELETE_ON_ERROR:
 
 all: lint test
 
@@ -12,6 +19,72 @@ all: lint test
 # pkg@version` cannot be used here, the proxy does not list its versions).
 $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 	cd internal/tools && $(GO) build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+# ocb, the collector builder, is pinned the same way.
+$(OCB): internal/tools/go.mod internal/tools/go.sum
+	cd internal/tools && $(GO) build -o $(OCB) go.opentelemetry.io/collector/cmd/builder
+
+# Collector distributions: ocb writes build/otelcol-NAME/ (sources, go.mod)
+# from a manifest, then compiles it. The two steps are separate targets so
+# that a change to the receiver's code only recompiles, while a change to a
+# manifest or to go.mod/go.sum also regenerates and resolves modules.
+# Modules come from the module cache, else from OCB_GOPROXY (without
+# `direct`, which cannot be reached here); -buildvcs=false because the
+# generated modules sit in this work tree.
+OCB_GOPROXY ?= https://proxy.golang.org
+OCB_ENV     := GOPROXY=$(OCB_GOPROXY) GOFLAGS=-buildvcs=false
+MANIFEST_detectify := builder-config.yaml
+MANIFEST_peer      := e2e/peer/builder-config.yaml
+
+# What the distribution compiles from this repository (tests aside).
+RECEIVER_SRC := $(filter-out %_test.go,$(wildcard *.go)) \
+	$(shell find internal -path internal/tools -prune -o -type f ! -name '*_test.go' -print)
+
+build/otelcol-detectify/go.mod: $(MANIFEST_detectify) go.mod go.sum
+build/otelcol-peer/go.mod: $(MANIFEST_peer)
+$(OTELCOL): $(RECEIVER_SRC)
+
+build/otelcol-%/go.mod: $(OCB)
+	@mkdir -p build
+	$(OCB_ENV) $(OCB) --config=$(MANIFEST_$*) --skip-compilation
+
+$(BIN)/otelcol-%: build/otelcol-%/go.mod
+	$(OCB_ENV) $(OCB) --config=$(MANIFEST_$*) --skip-generate --skip-get-modules
+	cp build/otelcol-$*/otelcol-$* $@
+
+otelcol: $(OTELCOL)
+
+peer: $(PEER)
+
+# The quick start: the receiver on localhost:8765 with the demo secret, logs
+# to stderr, metrics on localhost:8889/metrics. DEMO_SECRET and the default
+# endpoint are examples/collector.yaml's defaults.
+DEMO_SECRET  := demo-secret-CHANGE-ME
+WEBHOOK_URL   = http://$(or $(DETECTIFY_ENDPOINT),localhost:8765)/webhook
+
+run: $(OTELCOL)
+	@echo "Detectify webhook URL: $(WEBHOOK_URL)"
+	@echo "Send Detectify's example messages, signed, from another terminal:"
+	@if [ -n "$$DETECTIFY_WEBHOOK_SECRET" ]; then \
+	  echo "  go run ./cmd/detectify-send -url $(WEBHOOK_URL)    # signs with \$$DETECTIFY_WEBHOOK_SECRET"; \
+	else \
+	  echo "  go run ./cmd/detectify-send -url $(WEBHOOK_URL) -secret $(DEMO_SECRET)"; \
+	fi
+	$(OTELCOL) --config=examples/collector.yaml
+
+# Collector configs under examples/. Credentials have no default in them, so
+# validation gets placeholders.
+EXAMPLE_CONFIGS := $(wildcard examples/*.yaml examples/*/otelcol.yaml)
+VALIDATE_ENV    := DETECTIFY_WEBHOOK_SECRET=validate-only SPLUNK_HEC_TOKEN=validate-only
+
+validate-examples: $(OTELCOL)
+	@for f in $(EXAMPLE_CONFIGS); do \
+	  echo "validate $$f"; $(VALIDATE_ENV) $(OTELCOL) validate --config=$$f || exit 1; \
+	done
+
+# End-to-end tests: the built distribution against real peers on loopback.
+e2e: otelcol peer
+	cd e2e && $(GO) test -race -count=1 ./...
 
 # mdatagen names the package after the folder holding metadata.yaml, so it
 # runs through a link called detectifyreceiver whatever the checkout is called.
@@ -28,11 +101,12 @@ check-generated: generate
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd e2e && $(GO) vet ./...
 
 unit:
 	$(GO) test -race -count=1 ./...
 
-test: lint check-generated unit
+test: lint check-generated unit validate-examples e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee bench.txt

@@ -36,10 +36,10 @@ type persistedDomain struct {
 }
 
 type persistedDelivery struct {
-	Key     []byte      `json:"key"`
-	Settled signals     `json:"settled"`
-	Counted bool        `json:"counted,omitempty"`
-	Added   time.Time   `json:"added"`
+	Key     []byte    `json:"key"`
+	Settled signals   `json:"settled"`
+	Counted bool      `json:"counted,omitempty"`
+	Added   time.Time `json:"added"`
 }
 
 // stateStore reads and writes the state through a storage extension.

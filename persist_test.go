@@ -125,4 +125,3 @@ func TestStartFailsWithoutTheStorageExtension(t *testing.T) {
 	require.ErrorContains(t, err, `extension "file_storage/detectify" is not configured`)
 	require.NoError(t, rcv.Shutdown(context.Background()))
 }
-
