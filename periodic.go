@@ -13,6 +13,11 @@ import (
 // sent again, so exporters that expire idle series keep domains that are
 // quiet, and the state is saved, so a crash loses one interval at most.
 func (r *detectifyReceiver) tickEvery(interval time.Duration, stop <-chan struct{}) {
+	if r.restored {
+		// Restored series would otherwise vanish from exporters until the
+		// first tick, or until their domain's next event.
+		r.emitAllMetrics()
+	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {

@@ -125,3 +125,16 @@ func TestStartFailsWithoutTheStorageExtension(t *testing.T) {
 	require.ErrorContains(t, err, `extension "file_storage/detectify" is not configured`)
 	require.NoError(t, rcv.Shutdown(context.Background()))
 }
+
+// TestRestoredSeriesAreEmittedAtStart: exporters must not lose the restored
+// series until the first metrics_interval.
+func TestRestoredSeriesAreEmittedAtStart(t *testing.T) {
+	host := startFileStorage(t, t.TempDir())
+	before := newHarnessOn(t, host, withStorage)
+	require.Equal(t, http.StatusOK, before.post(readSeed(t, "finding_high")).status)
+	before.shutdown()
+
+	after := newHarnessOn(t, host, withStorage) // metrics_interval stays 60s
+	require.Eventually(t, func() bool { return len(after.metrics.emissions()) > 0 }, 30*time.Second, 10*time.Millisecond)
+	assert.Equal(t, int64(1), after.metrics.last(t)[highFindings])
+}

@@ -38,6 +38,7 @@ type detectifyReceiver struct {
 	deliveries *deliveries
 	metrics    *metricState // created at Start: its start time is the receiver's
 	store      *stateStore  // nil without a storage extension
+	restored   bool         // the state came from the storage extension
 	now        func() time.Time
 
 	server       *http.Server
@@ -133,6 +134,7 @@ func (r *detectifyReceiver) restoreState(ctx context.Context, host component.Hos
 	}
 	r.metrics = newMetricState(r.settings, r.cfg.metricsBuilderConfig(), start)
 	if saved != nil {
+		r.restored = true
 		r.metrics.restore(saved.Domains)
 		r.deliveries.restore(saved.Deliveries, r.now())
 		r.settings.Logger.Info("Restored Detectify receiver state",
