@@ -34,7 +34,9 @@ func TestHTTPContract(t *testing.T) {
 	tooLarge = append(tooLarge, `"}`...)
 	// A small gzip body that inflates past the limit: a decompression bomb.
 	bomb := gzipped(t, append([]byte(`{"title":"`), bytes.Repeat([]byte{' '}, 4*defaultMaxRequestBodySize)...))
-	retryable := errors.New("memory limiter: data refused")
+	// Errors name internal parts of the pipeline: they go to the log, never
+	// into the answer.
+	retryable := errors.New("memory limiter: data refused by exporter at 10.0.0.7")
 
 	tests := []struct {
 		name        string
@@ -327,8 +329,8 @@ func TestHTTPContract(t *testing.T) {
 		{
 			name:        "pipelines refuse for good",
 			request:     func(h *harness) *http.Request { return h.newRequest(finding) },
-			logsErrs:    []error{consumererror.NewPermanent(errors.New("bad data"))},
-			metricsErrs: []error{consumererror.NewPermanent(errors.New("bad data"))},
+			logsErrs:    []error{consumererror.NewPermanent(errors.New("bad data at 10.0.0.7"))},
+			metricsErrs: []error{consumererror.NewPermanent(errors.New("bad data at 10.0.0.7"))},
 			wantStatus:  http.StatusBadRequest, wantBody: "refused the data", wantOutcome: "refused",
 		},
 		{
@@ -363,6 +365,7 @@ func TestHTTPContract(t *testing.T) {
 				assert.Equal(t, v, resp.header.Get(k), "header %s", k)
 			}
 			assert.Contains(t, resp.body, tt.wantBody)
+			assert.NotContains(t, resp.body, "10.0.0.7", "consumer errors stay in the log")
 			assert.Len(t, h.logs.records(), count(tt.emits&signalLogs != 0), "log records")
 			assert.Len(t, h.metrics.emissions(), count(tt.emits&signalMetrics != 0), "metrics emissions")
 			assert.Equal(t, outcomeCounts(tt.wantOutcome), h.outcomeCounts())

@@ -78,22 +78,23 @@ func settles(err error) bool {
 }
 
 // resultOf maps consumer errors to a status: any retryable error is a 503,
-// so the sender comes back for it; otherwise a permanent one is a 400.
+// so the sender comes back for it; otherwise a permanent one is a 400. The
+// errors themselves are logged, not answered: they can name internal hosts.
 func resultOf(errs []error) deliveryResult {
-	var permanent error
+	permanent := false
 	for _, err := range errs {
 		switch {
 		case err == nil:
 		case !consumererror.IsPermanent(err):
 			return deliveryResult{status: http.StatusServiceUnavailable, outcome: outcomeRefused,
-				reason: "the pipeline is temporarily unable to accept data: " + err.Error()}
+				reason: "the pipeline is temporarily unable to accept data; retry later"}
 		default:
-			permanent = err
+			permanent = true
 		}
 	}
-	if permanent != nil {
+	if permanent {
 		return deliveryResult{status: http.StatusBadRequest, outcome: outcomeRefused,
-			reason: "the pipeline refused the data: " + permanent.Error()}
+			reason: "the pipeline refused the data for good; see the collector's log"}
 	}
 	return deliveryResult{status: http.StatusOK, outcome: outcomeAccepted}
 }

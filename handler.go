@@ -101,8 +101,10 @@ func (r *detectifyReceiver) tooLargeReason() string {
 // counts it. Reasons never contain the secret or the body.
 func (r *detectifyReceiver) reject(w http.ResponseWriter, req *http.Request, status int, o outcome, reason string) {
 	r.outcomes.add(req.Context(), o)
-	r.settings.Logger.Debug("Rejected Detectify webhook",
-		zap.Int("status", status), zap.String("reason", reason), zap.String("remote", req.RemoteAddr))
+	// Check first: a flood of forgeries must not pay for fields nobody logs.
+	if ce := r.settings.Logger.Check(zap.DebugLevel, "Rejected Detectify webhook"); ce != nil {
+		ce.Write(zap.Int("status", status), zap.String("reason", reason), zap.String("remote", req.RemoteAddr))
+	}
 	http.Error(w, reason, status)
 }
 
