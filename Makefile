@@ -10,8 +10,11 @@ GENERATED := internal/metadata internal/metadatatest documentation.md generated_
 .PHONY: all generate check-generated lint test unit loss fuzz-short fuzz bench clean \
 	otelcol peer run validate-examples e2e deps test-rules
 
-# A failed step must not leave a target that looks up to date.
+# A failed step must not leave a target that looks up to date, and a
+# failure on the left of a pipe must fail the recipe.
 .DELETE_ON_ERROR:
+SHELL       := bash
+.SHELLFLAGS := -e -o pipefail -c
 
 all: lint test
 
@@ -122,7 +125,7 @@ unit:
 	DETECTIFY_LOSS_WEBHOOKS=20000 $(GO) test -race -count=1 ./...
 
 loss:
-	$(GO) test -count=1 -run 'TestNothingLost|TestPermanentFailures' -v . | grep -E '^(---|ok|FAIL|PASS)'
+	$(GO) test -count=1 -run 'TestNothingLost|TestPermanentFailures' .
 
 # Each fuzz target for a short while (make test), or long (make fuzz).
 FUZZ_TARGETS := FuzzParseWebhook FuzzHandler
