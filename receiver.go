@@ -44,7 +44,7 @@ type detectifyReceiver struct {
 	server       *http.Server
 	endpoint     string // the address actually listened on, e.g. with port 0
 	serving      sync.WaitGroup
-	stopEmitting chan struct{}
+	stopPeriodic chan struct{}
 	stopOnce     sync.Once
 }
 
@@ -103,11 +103,11 @@ func (r *detectifyReceiver) Start(ctx context.Context, host component.Host) erro
 		r.serve(listener, host)
 	}()
 	if r.metricsConsumer != nil || r.store != nil {
-		r.stopEmitting = make(chan struct{})
+		r.stopPeriodic = make(chan struct{})
 		r.serving.Add(1)
 		go func() {
 			defer r.serving.Done()
-			r.tickEvery(r.cfg.MetricsInterval, r.stopEmitting)
+			r.tickEvery(r.cfg.MetricsInterval, r.stopPeriodic)
 		}()
 	}
 	return nil
@@ -170,8 +170,8 @@ func (r *detectifyReceiver) Shutdown(ctx context.Context) error {
 		err = r.server.Shutdown(ctx)
 	}
 	r.stopOnce.Do(func() {
-		if r.stopEmitting != nil {
-			close(r.stopEmitting)
+		if r.stopPeriodic != nil {
+			close(r.stopPeriodic)
 		}
 	})
 	r.serving.Wait()
