@@ -261,6 +261,19 @@ func (h *harness) post(body []byte) response {
 	return h.do(h.newRequest(body))
 }
 
+// postBlockedInLogs posts body from a goroutine and returns once its logs
+// consume has begun and is held there; release lets it finish, and the
+// answer then arrives on the returned channel.
+func (h *harness) postBlockedInLogs(body []byte) (answer <-chan response, release func()) {
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h.logs.before = func() { once.Do(func() { close(entered); <-unblock }) }
+	result := make(chan response, 1)
+	go func() { result <- h.post(body) }()
+	<-entered
+	return result, func() { close(unblock) }
+}
+
 // outcomeCounts reads otelcol_receiver_detectify_requests by outcome.
 func (h *harness) outcomeCounts() map[string]int64 {
 	h.t.Helper()

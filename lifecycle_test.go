@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,13 +84,7 @@ func TestStartFailsWhenTheEndpointIsTaken(t *testing.T) {
 
 func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	h := newHarness(t, nil)
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	h.logs.before = func() { once.Do(func() { close(entered); <-release }) }
-
-	result := make(chan response)
-	go func() { result <- h.post(readSeed(t, "finding_high")) }()
-	<-entered
+	result, release := h.postBlockedInLogs(readSeed(t, "finding_high"))
 
 	shutdownErr := make(chan error)
 	go func() { shutdownErr <- h.rcv.Shutdown(context.Background()) }()
@@ -104,7 +97,7 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 		return err != nil
 	}, 30*time.Second, 10*time.Millisecond)
 
-	close(release)
+	release()
 	resp := <-result
 	assert.Equal(t, http.StatusOK, resp.status, "the request in flight is answered")
 	assert.NoError(t, <-shutdownErr)
@@ -113,18 +106,13 @@ func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 
 func TestShutdownGivesUpWhenItsContextEnds(t *testing.T) {
 	h := newHarness(t, nil)
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	h.logs.before = func() { once.Do(func() { close(entered); <-release }) }
-	result := make(chan response)
-	go func() { result <- h.post(readSeed(t, "finding_high")) }()
-	<-entered
+	result, release := h.postBlockedInLogs(readSeed(t, "finding_high"))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := h.rcv.server.Shutdown(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
-	close(release)
+	release()
 	<-result
 }
 

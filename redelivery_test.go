@@ -3,7 +3,6 @@ package detectifyreceiver
 import (
 	"errors"
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -91,20 +90,14 @@ func TestDedupWindowZeroEmitsEveryDelivery(t *testing.T) {
 func TestIdenticalDeliveryInFlightIsAskedToRetry(t *testing.T) {
 	h := newHarness(t, nil)
 	finding := readSeed(t, "finding_high")
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	h.logs.before = func() { once.Do(func() { close(entered); <-release }) }
-
-	firstDone := make(chan response)
-	go func() { firstDone <- h.post(finding) }()
-	<-entered
+	firstDone, release := h.postBlockedInLogs(finding)
 
 	concurrent := h.post(finding)
 	assert.Equal(t, http.StatusServiceUnavailable, concurrent.status)
 	assert.Equal(t, "1", concurrent.header.Get("Retry-After"))
 	assert.Contains(t, concurrent.body, "identical delivery")
 
-	close(release)
+	release()
 	assert.Equal(t, http.StatusOK, (<-firstDone).status)
 	assert.JSONEq(t, `{"status":"duplicate"}`, h.post(finding).body)
 	assert.Len(t, h.logs.records(), 1)
