@@ -53,7 +53,7 @@ build/otelcol-%/go.mod: $(OCB)
 
 $(BIN)/otelcol-%: build/otelcol-%/go.mod
 	$(OCB_ENV) $(OCB) --config=$(MANIFEST_$*) --skip-generate --skip-get-modules
-	cp build/otelcol-$*/otelcol-$* $@
+	cp build/otelcol-$*/otelcol-$* $@.tmp && mv -f $@.tmp $@  # mv: the old binary may be running
 
 otelcol: $(OTELCOL)
 
@@ -102,6 +102,14 @@ test-rules: deps
 e2e: deps otelcol peer
 	cd e2e && $(GO) test -race -count=1 ./...
 
+# The reliability soak through the distribution at 200 webhooks/s, for
+# SOAK (the end-to-end tests run it for 20s); docs/RELIABILITY.md has the
+# figures. Without -race: the sender must not steal the collector's CPU.
+SOAK ?= 5m
+.PHONY: soak
+soak: otelcol
+	cd e2e && DETECTIFY_SOAK=$(SOAK) $(GO) test -count=1 -timeout 60m -run '^TestSoak' -v .
+
 # mdatagen names the package after the folder holding metadata.yaml, so it
 # runs through a link called detectifyreceiver whatever the checkout is called.
 generate: $(MDATAGEN)
@@ -140,6 +148,16 @@ test: lint check-generated unit loss fuzz-short validate-examples test-rules e2e
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee bench.txt
+	$(MAKE) -f bench/bench.mk benchstat profiles GO=$(GO)
+	$(MAKE) bench-macro
+
+# The macro benchmark (docs/PERFORMANCE.md): otelcol-detectify, a bare
+# net/http ceiling and contrib's webhookeventreceiver under wrk on loopback,
+# interleaved. bench/bench.mk builds what it needs; BENCH_FLAGS passes
+# options, e.g. BENCH_FLAGS='-duration 5s -rounds 2'.
+.PHONY: bench-macro
+bench-macro: $(OTELCOL)
+	$(MAKE) -f bench/bench.mk macro GO=$(GO)
 
 clean:
 	rm -rf $(BIN) build

@@ -37,6 +37,10 @@ func (r *detectifyReceiver) deliver(ctx context.Context, e event, body []byte, r
 		return deliveryResult{status: http.StatusOK, outcome: outcomeDuplicate}
 	}
 
+	// Deferred: a panic in a pipeline must not leave the body marked in
+	// flight, or every redelivery would be turned away until a restart.
+	defer func() { r.deliveries.finish(key, done) }()
+
 	var errs [2]error
 	if r.logsConsumer != nil && done.settled&signalLogs == 0 {
 		errs[0] = r.consumeLogs(ctx, e, body, received)
@@ -56,7 +60,6 @@ func (r *detectifyReceiver) deliver(ctx context.Context, e event, body []byte, r
 			done.settled |= signalMetrics
 		}
 	}
-	r.deliveries.finish(key, done)
 	return resultOf(errs[:])
 }
 

@@ -21,6 +21,10 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
+// TestLogsAndMetricsShareOneListener: one listener for both pipelines,
+// opened when the last of them starts and closed when the first shuts down,
+// as the collector starts receivers after their pipelines and stops them
+// before: no webhook may reach a pipeline that is not running.
 func TestLogsAndMetricsShareOneListener(t *testing.T) {
 	cfg := createDefaultConfig()
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
@@ -32,15 +36,18 @@ func TestLogsAndMetricsShareOneListener(t *testing.T) {
 	require.NoError(t, err)
 	metricsRcv, err := factory.CreateMetrics(context.Background(), set, cfg, metrics)
 	require.NoError(t, err)
-	require.Same(t, logsRcv.(*receiverHandle).shared, metricsRcv.(*receiverHandle).shared)
+	shared := logsRcv.(*receiverHandle).shared
+	require.Same(t, shared, metricsRcv.(*receiverHandle).shared)
 
 	host := componenttest.NewNopHost()
 	require.NoError(t, logsRcv.Start(context.Background(), host))
-	require.NoError(t, metricsRcv.Start(context.Background(), host), "the second start is a no-op, not a second bind")
-	endpoint := logsRcv.(*receiverHandle).shared.endpoint
+	assert.Empty(t, shared.endpoint, "not listening while the metrics pipeline has not started")
+	require.NoError(t, metricsRcv.Start(context.Background(), host))
+	require.NotEmpty(t, shared.endpoint)
+	require.NoError(t, metricsRcv.Start(context.Background(), host), "starting twice is harmless")
 	post := func() (*http.Response, error) {
 		body := readSeed(t, "finding_high")
-		req, _ := http.NewRequest(http.MethodPost, "http://"+endpoint+"/webhook", strings.NewReader(string(body)))
+		req, _ := http.NewRequest(http.MethodPost, "http://"+shared.endpoint+"/webhook", strings.NewReader(string(body)))
 		req.Header.Set(signatureHeader, signBody(testSecret, body))
 		req.Close = true
 		return http.DefaultClient.Do(req)
@@ -54,14 +61,10 @@ func TestLogsAndMetricsShareOneListener(t *testing.T) {
 	assert.Len(t, metrics.AllMetrics(), 1)
 
 	require.NoError(t, logsRcv.Shutdown(context.Background()))
-	require.NoError(t, logsRcv.Shutdown(context.Background()), "shutting down twice is harmless")
-	resp, err = post()
-	require.NoError(t, err, "the metrics receiver still uses the listener")
-	resp.Body.Close()
-
-	require.NoError(t, metricsRcv.Shutdown(context.Background()))
 	_, err = post()
-	require.Error(t, err, "the last shutdown closes the listener")
+	require.Error(t, err, "the first shutdown closes the listener")
+	require.NoError(t, logsRcv.Shutdown(context.Background()), "shutting down twice is harmless")
+	require.NoError(t, metricsRcv.Shutdown(context.Background()))
 	receivers.mu.Lock()
 	defer receivers.mu.Unlock()
 	assert.NotContains(t, receivers.byConfig, cfg, "nothing is left in the shared map")

@@ -3,6 +3,7 @@ package detectifyreceiver
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -141,4 +142,33 @@ func TestWebhooksWithoutDomainAreLoggedNotCounted(t *testing.T) {
 	assert.Len(t, h.logs.records(), 2)
 	assert.Zero(t, h.metrics.callCount(), "nothing to count, so the metrics pipeline is not called")
 	assert.Zero(t, h.rcv.metrics.snapshotAll(testNow).DataPointCount())
+}
+
+// TestEventEmissionCostDoesNotGrowWithDomains: a metrics builder sizes its
+// emissions by the largest it made, so the per-event emission must not
+// share one with the all-domains emission.
+func TestEventEmissionCostDoesNotGrowWithDomains(t *testing.T) {
+	s := newMetricState(receiverSettingsForTest(t), metadata.DefaultMetricsBuilderConfig(), testNow)
+	record := func(domain string) {
+		w := webhook{eventType: optional[string]{value: "event_finding_high", ok: true}, domain: optional[string]{value: domain, ok: true}}
+		s.record(classify(&w))
+	}
+	bytesPerEmission := func() uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 100 {
+			_ = s.snapshotDomain("d0.example", testNow)
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / 100
+	}
+	record("d0.example")
+	small := bytesPerEmission()
+
+	for i := range 5000 {
+		record(fmt.Sprintf("d%d.example", i))
+	}
+	_ = s.snapshotAll(testNow)
+
+	assert.Less(t, bytesPerEmission(), 3*small, "one domain's emission after 5,000 domains vs with one (%d bytes)", small)
 }

@@ -68,21 +68,26 @@ type domainState struct {
 // metricState holds the cumulative counts per domain and renders them with
 // the generated MetricsBuilder. Safe for concurrent use.
 type metricState struct {
-	start    time.Time // of every cumulative series
-	mu       sync.Mutex
-	domains  map[string]*domainState
-	builder  *metadata.MetricsBuilder
-	resource metadata.ResourceMetricsOption
+	start   time.Time // of every cumulative series
+	mu      sync.Mutex
+	domains map[string]*domainState
+	// Two builders, because a builder sizes each emission by the largest it
+	// made: shared, every event would allocate room for all the domains.
+	domainBuilder *metadata.MetricsBuilder // one domain, per event
+	allBuilder    *metadata.MetricsBuilder // every domain, per interval
+	resource      metadata.ResourceMetricsOption
 }
 
 func newMetricState(set receiver.Settings, cfg metadata.MetricsBuilderConfig, start time.Time) *metricState {
 	rb := metadata.NewResourceBuilder(cfg.ResourceAttributes)
 	rb.SetServiceName(serviceName)
+	startTime := metadata.WithStartTime(pcommon.NewTimestampFromTime(start))
 	return &metricState{
-		start:    start,
-		domains:  make(map[string]*domainState),
-		builder:  metadata.NewMetricsBuilder(cfg, set, metadata.WithStartTime(pcommon.NewTimestampFromTime(start))),
-		resource: metadata.WithResource(rb.Emit()),
+		start:         start,
+		domains:       make(map[string]*domainState),
+		domainBuilder: metadata.NewMetricsBuilder(cfg, set, startTime),
+		allBuilder:    metadata.NewMetricsBuilder(cfg, set, startTime),
+		resource:      metadata.WithResource(rb.Emit()),
 	}
 }
 
@@ -124,9 +129,9 @@ func (s *metricState) snapshotDomain(domain string, now time.Time) pmetric.Metri
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d, ok := s.domains[domain]; ok {
-		s.recordLocked(d, pcommon.NewTimestampFromTime(now))
+		recordDomain(s.domainBuilder, d, pcommon.NewTimestampFromTime(now))
 	}
-	return s.builder.Emit(s.resource)
+	return s.domainBuilder.Emit(s.resource)
 }
 
 // snapshotAll renders every series, as sent each metrics_interval, domains
@@ -139,21 +144,22 @@ func (s *metricState) snapshotAll(now time.Time) pmetric.Metrics {
 	}
 	ts := pcommon.NewTimestampFromTime(now)
 	for _, domain := range slices.Sorted(maps.Keys(s.domains)) {
-		s.recordLocked(s.domains[domain], ts)
+		recordDomain(s.allBuilder, s.domains[domain], ts)
 	}
-	return s.builder.Emit(s.resource)
+	return s.allBuilder.Emit(s.resource)
 }
 
-func (s *metricState) recordLocked(d *domainState, ts pcommon.Timestamp) {
+// recordDomain records d's series into b, in a stable order.
+func recordDomain(b *metadata.MetricsBuilder, d *domainState, ts pcommon.Timestamp) {
 	for _, f := range d.findings {
-		s.builder.RecordDetectifyFindingsDataPoint(ts, f.count, d.attribute, f.attribute)
+		b.RecordDetectifyFindingsDataPoint(ts, f.count, d.attribute, f.attribute)
 	}
 	for _, sc := range d.scans {
-		s.builder.RecordDetectifyScansDataPoint(ts, sc.count, d.attribute, sc.attribute)
+		b.RecordDetectifyScansDataPoint(ts, sc.count, d.attribute, sc.attribute)
 	}
 	for i, count := range d.lastScan {
 		if count.ok {
-			s.builder.RecordDetectifyScanFindingsDataPoint(ts, count.value, scanCategories[i], d.attribute)
+			b.RecordDetectifyScanFindingsDataPoint(ts, count.value, scanCategories[i], d.attribute)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package detectifyreceiver
 import (
 	"errors"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -100,5 +101,22 @@ func TestIdenticalDeliveryInFlightIsAskedToRetry(t *testing.T) {
 	release()
 	assert.Equal(t, http.StatusOK, (<-firstDone).status)
 	assert.JSONEq(t, `{"status":"duplicate"}`, h.post(finding).body)
+	assert.Len(t, h.logs.records(), 1)
+}
+
+// TestPanickingPipelineDoesNotWedgeTheDelivery: net/http survives a panic in
+// a handler; the delivery must not stay marked in flight, or every
+// redelivery of that body would get 503 until a restart.
+func TestPanickingPipelineDoesNotWedgeTheDelivery(t *testing.T) {
+	h := newHarness(t, nil)
+	finding := readSeed(t, "finding_high")
+	var once sync.Once
+	h.logs.before = func() { once.Do(func() { panic("exporter bug") }) }
+
+	_, err := h.client.Do(h.newRequest(finding))
+	require.Error(t, err, "the server drops the connection of a panicking handler")
+
+	retry := h.post(finding)
+	assert.Equal(t, http.StatusOK, retry.status, retry.body)
 	assert.Len(t, h.logs.records(), 1)
 }

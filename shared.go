@@ -17,12 +17,20 @@ type sharedReceivers struct {
 	byConfig map[*Config]*sharedReceiver
 }
 
-// sharedReceiver is started by its first user and shut down by its last.
+// sharedReceiver is the receiver behind every handle created from one
+// Config. The collector starts a receiver after everything downstream of it
+// and shuts it down before, one pipeline at a time. So the listener opens
+// when the last handle starts (no webhook reaches a pipeline that is not
+// running yet) and closes at the first shutdown (none reaches a pipeline
+// that is shutting down).
 type sharedReceiver struct {
 	*detectifyReceiver
-	users     int
-	startOnce sync.Once
-	startErr  error
+
+	mu       sync.Mutex
+	handles  int // created from the Config
+	started  int // of those, started
+	stopped  bool
+	startErr error
 }
 
 // acquire returns a handle on the receiver for cfg, creating it on first
@@ -39,42 +47,57 @@ func (s *sharedReceivers) acquire(cfg *Config, set receiver.Settings, attach fun
 		shared = &sharedReceiver{detectifyReceiver: r}
 		s.byConfig[cfg] = shared
 	}
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
 	attach(shared.detectifyReceiver)
-	shared.users++
+	shared.handles++
 	return &receiverHandle{owner: s, cfg: cfg, shared: shared}, nil
 }
 
-// release drops one user and reports whether it was the last.
-func (s *sharedReceivers) release(cfg *Config) bool {
+// forget drops cfg's receiver once the collector is done with it, so that a
+// new collector configuration gets a receiver of its own.
+func (s *sharedReceivers) forget(cfg *Config, shared *sharedReceiver) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	shared := s.byConfig[cfg]
-	shared.users--
-	if shared.users > 0 {
-		return false
+	if s.byConfig[cfg] == shared {
+		delete(s.byConfig, cfg)
 	}
-	delete(s.byConfig, cfg)
-	return true
 }
 
 // receiverHandle is the component a pipeline sees.
 type receiverHandle struct {
-	owner        *sharedReceivers
-	cfg          *Config
-	shared       *sharedReceiver
+	owner      *sharedReceivers
+	cfg        *Config
+	shared     *sharedReceiver
+	started    bool
 	shutdownOnce sync.Once
 }
 
 func (h *receiverHandle) Start(ctx context.Context, host component.Host) error {
-	h.shared.startOnce.Do(func() { h.shared.startErr = h.shared.Start(ctx, host) })
-	return h.shared.startErr
+	s := h.shared
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h.started || s.stopped {
+		return nil
+	}
+	h.started = true
+	s.started++
+	if s.started == s.handles {
+		s.startErr = s.detectifyReceiver.Start(ctx, host)
+	}
+	return s.startErr
 }
 
 func (h *receiverHandle) Shutdown(ctx context.Context) error {
 	var err error
 	h.shutdownOnce.Do(func() {
-		if h.owner.release(h.cfg) {
-			err = h.shared.Shutdown(ctx)
+		s := h.shared
+		h.owner.forget(h.cfg, s)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.stopped {
+			s.stopped = true
+			err = s.detectifyReceiver.Shutdown(ctx)
 		}
 	})
 	return err
