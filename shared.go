@@ -66,10 +66,10 @@ func (s *sharedReceivers) forget(cfg *Config, shared *sharedReceiver) {
 
 // receiverHandle is the component a pipeline sees.
 type receiverHandle struct {
-	owner      *sharedReceivers
-	cfg        *Config
-	shared     *sharedReceiver
-	started    bool
+	owner        *sharedReceivers
+	cfg          *Config
+	shared       *sharedReceiver
+	started      bool
 	shutdownOnce sync.Once
 }
 
