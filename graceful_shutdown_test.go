@@ -34,13 +34,11 @@ type shutdownSink struct {
 	callsAfter   atomic.Int64 // calls that began after that
 	metricsCalls atomic.Int64
 
-	mu         sync.Mutex
-	bodies     map[[sha256.Size]byte]int
-	duplicates int
+	bodyLedger
 }
 
 func newShutdownSink(delay time.Duration, refuseEvery int64) *shutdownSink {
-	return &shutdownSink{delay: delay, refuseEvery: refuseEvery, bodies: map[[sha256.Size]byte]int{}}
+	return &shutdownSink{delay: delay, refuseEvery: refuseEvery}
 }
 
 func (s *shutdownSink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
@@ -63,19 +61,7 @@ func (s *shutdownSink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				key := sha256.Sum256([]byte(lr.Body().Str()))
-				s.bodies[key]++
-				if s.bodies[key] > 1 {
-					s.duplicates++
-				}
-			}
-		}
-	}
+	s.record(ld)
 	return nil
 }
 

@@ -22,22 +22,46 @@ import (
 	"github.com/detectify-otel/detectifyreceiver/internal/webhooksend"
 )
 
-// lossyConsumer refuses a share of its calls and records the log bodies
-// it accepted, counting any body accepted twice. It stands for a pipeline
-// under pressure (memory_limiter) or one with a processor that rejects.
-type lossyConsumer struct {
-	calls     atomic.Uint64
-	failEvery uint64 // fail one call in failEvery; the choice is scattered, not periodic
-	fail      func() error
-
+// bodyLedger keeps a digest of every log body a pipeline accepted and
+// counts the bodies it accepted more than once.
+type bodyLedger struct {
 	mu         sync.Mutex
 	bodies     map[[sha256.Size]byte]int
 	duplicates int
-	metrics    int
+}
+
+func (l *bodyLedger) record(ld plog.Logs) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bodies == nil {
+		l.bodies = map[[sha256.Size]byte]int{}
+	}
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				key := sha256.Sum256([]byte(lr.Body().Str()))
+				l.bodies[key]++
+				if l.bodies[key] > 1 {
+					l.duplicates++
+				}
+			}
+		}
+	}
+}
+
+// lossyConsumer refuses a share of its calls and records the log bodies
+// it accepted. It stands for a pipeline under pressure (memory_limiter) or
+// one with a processor that rejects.
+type lossyConsumer struct {
+	bodyLedger
+	calls     atomic.Uint64
+	failEvery uint64 // fail one call in failEvery; the choice is scattered, not periodic
+	fail      func() error
+	metrics   atomic.Int64
 }
 
 func newLossyConsumer(failEvery uint64, fail func() error) *lossyConsumer {
-	return &lossyConsumer{failEvery: failEvery, fail: fail, bodies: map[[sha256.Size]byte]int{}}
+	return &lossyConsumer{failEvery: failEvery, fail: fail}
 }
 
 func (c *lossyConsumer) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
@@ -51,19 +75,7 @@ func (c *lossyConsumer) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	if c.refuse() {
 		return c.fail()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				key := sha256.Sum256([]byte(lr.Body().Str()))
-				c.bodies[key]++
-				if c.bodies[key] > 1 {
-					c.duplicates++
-				}
-			}
-		}
-	}
+	c.record(ld)
 	return nil
 }
 
@@ -71,9 +83,7 @@ func (c *lossyConsumer) ConsumeMetrics(context.Context, pmetric.Metrics) error {
 	if c.refuse() {
 		return c.fail()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.metrics++
+	c.metrics.Add(1)
 	return nil
 }
 
