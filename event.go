@@ -25,7 +25,7 @@ const (
 // new ones keep working: event_finding_<level> is a finding of that level,
 // event_scan_<state> a scan event in that state.
 type event struct {
-	*webhook
+	webhook // a copy: a pointer would move every request's webhook to the heap
 	kind eventKind
 	// findingLevel is the lower-cased payload severity, else the level in
 	// the type; empty when neither is known.
@@ -35,7 +35,7 @@ type event struct {
 }
 
 func classify(w *webhook) event {
-	e := event{webhook: w}
+	e := event{webhook: *w}
 	eventType := strings.ToLower(w.eventType.value)
 	if level, ok := strings.CutPrefix(eventType, findingTypePrefix); ok && level != "" {
 		e.kind = eventFinding

@@ -63,7 +63,7 @@ func TestClassify(t *testing.T) {
 			assert.Equal(t, tt.kind, e.kind)
 			assert.Equal(t, tt.level, e.findingLevel)
 			assert.Equal(t, tt.scanState, e.scanState)
-			assert.Same(t, w, e.webhook, "the event must carry the webhook it classified")
+			assert.Equal(t, *w, e.webhook, "the event must carry the webhook it classified")
 		})
 	}
 }

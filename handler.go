@@ -84,7 +84,7 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 	r.outcomes.add(ctx, result.outcome)
 	switch result.status {
 	case http.StatusOK:
-		writeJSON(w, http.StatusOK, `{"status":"`+result.outcome.String()+`"}`)
+		writeJSON(w, http.StatusOK, okBodies[result.outcome])
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfterSeconds)
 		http.Error(w, result.reason, result.status)
@@ -132,6 +132,12 @@ func isJSONContentType(contentType string) bool {
 		return false
 	}
 	return mediaType == "application/json" || strings.HasSuffix(mediaType, "+json") || mediaType == "text/plain"
+}
+
+// okBodies are the 200 answers, built once.
+var okBodies = map[outcome]string{
+	outcomeAccepted:  `{"status":"accepted"}`,
+	outcomeDuplicate: `{"status":"duplicate"}`,
 }
 
 // jsonContentType is shared by every answer: assigning it costs no
