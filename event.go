@@ -26,7 +26,7 @@ const (
 // event_scan_<state> a scan event in that state.
 type event struct {
 	webhook // a copy: a pointer would move every request's webhook to the heap
-	kind eventKind
+	kind    eventKind
 	// findingLevel is the lower-cased payload severity, else the level in
 	// the type; empty when neither is known.
 	findingLevel string
