@@ -21,7 +21,8 @@ func benchReceiver(b *testing.B, configure func(*Config)) *detectifyReceiver {
 	if configure != nil {
 		configure(cfg)
 	}
-	// The collector's default: a real meter, no tracer.
+	// A real meter and a no-op tracer, as with
+	// service.telemetry.traces.level: none (docs/PERFORMANCE.md measures both).
 	set := receiverSettingsForTest(b)
 	set.TracerProvider = nooptrace.NewTracerProvider()
 	r, err := newDetectifyReceiver(cfg, set)
