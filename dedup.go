@@ -56,10 +56,13 @@ func newDeliveries(window time.Duration, maxEntries int) *deliveries {
 	return &deliveries{window: window, maxEntries: maxEntries, entries: make(map[deliveryKey]*delivery)}
 }
 
+// enabled reports whether deliveries are remembered at all.
+func (d *deliveries) enabled() bool { return d.window > 0 }
+
 // begin claims key for one request and returns what was already done for
 // it. ok is false while another request with the same body is in flight.
 func (d *deliveries) begin(key deliveryKey, now time.Time) (prior delivery, ok bool) {
-	if d.window <= 0 {
+	if !d.enabled() {
 		return delivery{}, true
 	}
 	d.mu.Lock()
@@ -85,7 +88,7 @@ func (d *deliveries) begin(key deliveryKey, now time.Time) (prior delivery, ok b
 
 // finish releases key and remembers done for the rest of the window.
 func (d *deliveries) finish(key deliveryKey, done delivery) {
-	if d.window <= 0 {
+	if !d.enabled() {
 		return
 	}
 	d.mu.Lock()
@@ -154,7 +157,7 @@ func (d *deliveries) export() []persistedDelivery {
 // restore loads deliveries saved by export; those outside the window now,
 // or with a malformed key, are dropped.
 func (d *deliveries) restore(saved []persistedDelivery, now time.Time) {
-	if d.window <= 0 {
+	if !d.enabled() {
 		return
 	}
 	d.mu.Lock()

@@ -26,7 +26,10 @@ type deliveryResult struct {
 // and answers only once they returned: retryable failures give 503, so the
 // sender retries and only the signals still missing are emitted again.
 func (r *detectifyReceiver) deliver(ctx context.Context, e event, body []byte, received time.Time) deliveryResult {
-	key := keyOf(body)
+	var key deliveryKey
+	if r.deliveries.enabled() { // hashing is the dedup's cost, not every request's
+		key = keyOf(body)
+	}
 	done, ok := r.deliveries.begin(key, received)
 	if !ok {
 		return deliveryResult{status: http.StatusServiceUnavailable, outcome: outcomeRefused,
