@@ -86,7 +86,7 @@ $(PPROFGROUP): $(wildcard bench/pprofgroup/*.go)
 
 # wrk from Debian, when missing.
 wrk:
-	@bench/install-wrk.sh
+	@scripts/install-deps.sh wrk=wrk
 
 # The rounds, then where each server's time goes under the same load
 # (profiles taken in separate, unmeasured runs).

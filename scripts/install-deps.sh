@@ -2,7 +2,8 @@
 # Installs the external programs the rule tests and the Prometheus e2e test
 # run: prometheus + promtool (Debian package `prometheus`) and Alertmanager +
 # amtool (Debian package `prometheus-alertmanager`, whose server binary is
-# called prometheus-alertmanager).
+# called prometheus-alertmanager). Arguments BINARY=PACKAGE ask for other
+# programs instead, e.g. `scripts/install-deps.sh wrk=wrk` for the benchmark.
 #
 # Idempotent: does nothing when every binary is already on PATH. Otherwise it
 # runs apt-get update once and installs only the missing packages, without
@@ -11,12 +12,18 @@
 set -euo pipefail
 
 # binary -> Debian package providing it
-declare -A want=(
-  [prometheus]=prometheus
-  [promtool]=prometheus
-  [prometheus-alertmanager]=prometheus-alertmanager
-  [amtool]=prometheus-alertmanager
-)
+declare -A want=()
+if [ $# -eq 0 ]; then
+  want=(
+    [prometheus]=prometheus
+    [promtool]=prometheus
+    [prometheus-alertmanager]=prometheus-alertmanager
+    [amtool]=prometheus-alertmanager
+  )
+fi
+for arg in "$@"; do
+  want[${arg%%=*}]=${arg#*=}
+done
 
 missing=()
 for bin in "${!want[@]}"; do
@@ -27,7 +34,7 @@ for bin in "${!want[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: prometheus, promtool, prometheus-alertmanager and amtool are installed"
+  echo "install-deps: ${!want[*]} installed"
   exit 0
 fi
 

@@ -235,7 +235,7 @@ func run(o options) error {
 		return err
 	}
 	if _, err := exec.LookPath("wrk"); err != nil {
-		return errors.New("wrk not found (bench/install-wrk.sh installs it)")
+		return errors.New("wrk not found (scripts/install-deps.sh wrk=wrk installs it)")
 	}
 	b := &bench{o: o, targets: targets, lua: filepath.Join(o.out, "mix.lua"), logDir: filepath.Join(o.out, "logs")}
 	if o.pin {
