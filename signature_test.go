@@ -1,7 +1,6 @@
 package detectifyreceiver
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -27,13 +26,9 @@ const (
 	sigTestRawURL = "jZ-gx-_duifmgpmjBRSPmyDrsf_GM2_cf7w4O_3sXD8"
 )
 
-func sign(secret, body string) []byte {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(body))
-	return mac.Sum(nil)
-}
+func sign(secret, body string) []byte { return rawMAC(secret, []byte(body)) }
 
-func signHex(secret, body string) string { return hex.EncodeToString(sign(secret, body)) }
+func signHex(secret, body string) string { return signBody(secret, []byte(body)) }
 
 // mixedCase upper-cases every other letter.
 func mixedCase(s string) string {
