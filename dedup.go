@@ -29,9 +29,12 @@ type delivery struct {
 	settled signals
 	// counted is set once the body is in the metric counts, so a retry
 	// after a metrics failure sends the counts again without adding to them.
-	counted  bool
-	inFlight bool
-	added    time.Time
+	counted bool
+	// firstOfDomain is set when the body was its domain's first event, so
+	// a retry still sends all of the domain's series.
+	firstOfDomain bool
+	inFlight      bool
+	added         time.Time
 }
 
 // deliveries remembers recent deliveries for dedupWindow, at most
@@ -100,6 +103,7 @@ func (d *deliveries) finish(key deliveryKey, done delivery) {
 	e.inFlight = false
 	e.settled = done.settled
 	e.counted = done.counted
+	e.firstOfDomain = done.firstOfDomain
 }
 
 func (d *deliveries) expireLocked(now time.Time) {

@@ -25,11 +25,8 @@ type deliveryResult struct {
 // deliver emits e to every consumer that has not already settled this body
 // and answers only once they returned: retryable failures give 503, so the
 // sender retries and only the signals still missing are emitted again.
-func (r *detectifyReceiver) deliver(ctx context.Context, e event, body []byte, received time.Time) deliveryResult {
-	var key deliveryKey
-	if r.deliveries.enabled() { // hashing is the dedup's cost, not every request's
-		key = keyOf(body)
-	}
+// key is the body's hash, zero when dedup is off.
+func (r *detectifyReceiver) deliver(ctx context.Context, e event, body string, key deliveryKey, received time.Time) deliveryResult {
 	done, ok := r.deliveries.begin(key, received)
 	if !ok {
 		return deliveryResult{status: http.StatusServiceUnavailable, outcome: outcomeRefused,
@@ -53,10 +50,10 @@ func (r *detectifyReceiver) deliver(ctx context.Context, e event, body []byte, r
 	}
 	if r.metricsConsumer != nil && done.settled&signalMetrics == 0 {
 		if !done.counted {
-			r.metrics.record(e)
+			done.firstOfDomain = r.metrics.record(e)
 			done.counted = true
 		}
-		if md := r.metrics.snapshotDomain(e.domain.value, received); md.DataPointCount() > 0 {
+		if md := r.metrics.snapshotEvent(e, done.firstOfDomain, received); md.DataPointCount() > 0 {
 			errs[1] = r.consumeMetrics(ctx, md)
 		}
 		if settles(errs[1]) {
@@ -105,7 +102,7 @@ func resultOf(errs []error) deliveryResult {
 	return deliveryResult{status: http.StatusOK, outcome: outcomeAccepted}
 }
 
-func (r *detectifyReceiver) consumeLogs(ctx context.Context, e event, body []byte, received time.Time) error {
+func (r *detectifyReceiver) consumeLogs(ctx context.Context, e event, body string, received time.Time) error {
 	ld := r.translator.toLogs(e, body, received)
 	if ld.LogRecordCount() == 0 { // the event is disabled in the config
 		return nil

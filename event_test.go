@@ -79,7 +79,7 @@ func TestClassifySeedExamples(t *testing.T) {
 		{body: seedFindingHigh, kind: eventFinding, level: "high"},
 	}
 	for _, tt := range tests {
-		w, err := parseWebhook([]byte(tt.body))
+		w, err := parseText(tt.body)
 		require.NoError(t, err)
 		e := classify(&w)
 		assert.Equal(t, tt.kind, e.kind, w.eventType.value)

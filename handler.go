@@ -1,12 +1,14 @@
 package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
@@ -46,7 +48,9 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 		r.reject(w, req, http.StatusRequestEntityTooLarge, outcomeTooLarge, r.tooLargeReason())
 		return
 	}
-	body, err := readBody(req)
+	buf, err := readBody(req)
+	defer releaseBody(buf)
+	body := buf.Bytes()
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -70,7 +74,14 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 		r.reject(w, req, http.StatusBadRequest, outcomeMalformed, "body is not valid UTF-8")
 		return
 	}
-	wh, err := parseWebhook(body)
+	// One copy of the body, kept as the log record's body; the parsed
+	// strings are slices of it. The buffer goes back to the pool.
+	text := string(body)
+	var key deliveryKey
+	if r.deliveries.enabled() { // hashing is the dedup's cost, not every request's
+		key = keyOf(body)
+	}
+	wh, err := parseWebhook(body, text)
 	if err != nil {
 		r.reject(w, req, http.StatusBadRequest, outcomeMalformed, err.Error())
 		return
@@ -80,7 +91,7 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 			zap.Strings("fields", wh.invalidFields))
 	}
 
-	result := r.deliver(ctx, classify(&wh), body, received)
+	result := r.deliver(ctx, classify(&wh), text, key, received)
 	r.outcomes.add(ctx, result.outcome)
 	switch result.status {
 	case http.StatusOK:
@@ -108,17 +119,33 @@ func (r *detectifyReceiver) reject(w http.ResponseWriter, req *http.Request, sta
 	http.Error(w, reason, status)
 }
 
+// bodyBuffers holds the buffers bodies are read into: nothing keeps a body
+// past its request (the log record gets a copy), so the buffers are reused.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBody bounds the buffers kept for reuse, so one large body does
+// not stay in memory.
+const maxPooledBody = 64 << 10
+
 // readBody reads the whole body; confighttp has already bounded it by
-// max_request_body_size, after decompression too.
-func readBody(req *http.Request) ([]byte, error) {
-	if n := req.ContentLength; n > 0 {
-		body := make([]byte, n)
-		if _, err := io.ReadFull(req.Body, body); err != nil {
-			return nil, err
-		}
-		return body, nil
+// max_request_body_size, after decompression too. The buffer must be given
+// to releaseBody once the body is no longer used.
+func readBody(req *http.Request) (*bytes.Buffer, error) {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	if n := req.ContentLength; n > 0 { // at most max_request_body_size
+		// ReadFrom wants MinRead bytes free before each read, the one that
+		// sees the end of the body too.
+		buf.Grow(int(n) + bytes.MinRead)
 	}
-	return io.ReadAll(req.Body)
+	_, err := buf.ReadFrom(req.Body)
+	return buf, err
+}
+
+func releaseBody(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		bodyBuffers.Put(buf)
+	}
 }
 
 // isJSONContentType accepts JSON media types, text/plain (some senders label

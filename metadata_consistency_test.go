@@ -41,9 +41,9 @@ func TestLogRecordsMatchMetadata(t *testing.T) {
 	}
 	translator := newLogTranslator(receiverSettingsForTest(t), metadata.DefaultLogsBuilderConfig())
 	for _, m := range messages {
-		w, err := parseWebhook([]byte(m))
+		w, err := parseText(m)
 		require.NoError(t, err)
-		ld := translator.toLogs(classify(&w), []byte(m), testNow)
+		ld := translator.toLogs(classify(&w), m, testNow)
 		require.Equal(t, 1, ld.LogRecordCount(), m)
 
 		for k := range ld.ResourceLogs().At(0).Resource().Attributes().All() {

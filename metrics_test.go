@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,13 +66,73 @@ func TestLastFinishedScanReplacesTheGauge(t *testing.T) {
 	assert.Equal(t, int64(2), series["detectify.scans{detectify.domain=b.example,detectify.scan.state=finished}"])
 }
 
-func TestEventCarriesOnlyItsDomainsSeries(t *testing.T) {
+// TestEventCarriesTheSeriesItMoved: a domain's first event sends all its
+// series (their zeros must be exported before any increase); later events
+// send only what they changed, and other domains' series never.
+func TestEventCarriesTheSeriesItMoved(t *testing.T) {
 	h := newHarness(t, nil)
-	require.Equal(t, http.StatusOK, h.post([]byte(`{"type":"event_scan_started","domain":"one.example"}`)).status)
-	require.Equal(t, http.StatusOK, h.post([]byte(`{"type":"event_scan_started","domain":"two.example"}`)).status)
-
-	for key := range h.metrics.last(t) {
-		assert.Contains(t, key, "detectify.domain=two.example")
+	tests := []struct {
+		name    string
+		message string
+		want    map[string]int64 // nil: the metrics pipeline is not called
+	}{
+		{
+			name:    "first event of a domain: all its series",
+			message: `{"type":"event_scan_started","domain":"one.example"}`,
+			want: map[string]int64{
+				"detectify.findings{detectify.domain=one.example,detectify.finding.severity=high}":   0,
+				"detectify.findings{detectify.domain=one.example,detectify.finding.severity=medium}": 0,
+				"detectify.scans{detectify.domain=one.example,detectify.scan.state=started}":         1,
+			},
+		},
+		{
+			name:    "another domain: none of the first one's",
+			message: `{"type":"event_scan_started","domain":"two.example"}`,
+			want: map[string]int64{
+				"detectify.findings{detectify.domain=two.example,detectify.finding.severity=high}":   0,
+				"detectify.findings{detectify.domain=two.example,detectify.finding.severity=medium}": 0,
+				"detectify.scans{detectify.domain=two.example,detectify.scan.state=started}":         1,
+			},
+		},
+		{
+			name:    "a finding: its level's series only",
+			message: `{"type":"event_finding_high","domain":"one.example","title":"a"}`,
+			want: map[string]int64{
+				"detectify.findings{detectify.domain=one.example,detectify.finding.severity=high}": 1,
+			},
+		},
+		{
+			name:    "a finding of a new level",
+			message: `{"type":"event_finding_low","domain":"one.example","title":"b"}`,
+			want: map[string]int64{
+				"detectify.findings{detectify.domain=one.example,detectify.finding.severity=low}": 1,
+			},
+		},
+		{
+			name:    "a finished scan: its state's series and the last scan's counts",
+			message: `{"type":"event_scan_finished","domain":"one.example","critical_findings":0,"medium_findings":1,"notice_findings":2}`,
+			want: map[string]int64{
+				"detectify.scans{detectify.domain=one.example,detectify.scan.state=finished}":               1,
+				"detectify.scan.findings{detectify.domain=one.example,detectify.finding.category=critical}": 0,
+				"detectify.scan.findings{detectify.domain=one.example,detectify.finding.category=medium}":   1,
+				"detectify.scan.findings{detectify.domain=one.example,detectify.finding.category=notice}":   2,
+			},
+		},
+		{
+			name:    "an event that moves no series",
+			message: `{"type":"event_report_ready","domain":"one.example"}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := h.metrics.callCount()
+			require.Equal(t, http.StatusOK, h.post([]byte(tt.message)).status)
+			if tt.want == nil {
+				assert.Equal(t, calls, h.metrics.callCount())
+				return
+			}
+			assert.Equal(t, tt.want, h.metrics.last(t))
+		})
 	}
 }
 
@@ -149,15 +211,16 @@ func TestWebhooksWithoutDomainAreLoggedNotCounted(t *testing.T) {
 // share one with the all-domains emission.
 func TestEventEmissionCostDoesNotGrowWithDomains(t *testing.T) {
 	s := newMetricState(receiverSettingsForTest(t), metadata.DefaultMetricsBuilderConfig(), testNow)
-	record := func(domain string) {
+	finding := func(domain string) event {
 		w := webhook{eventType: optional[string]{value: "event_finding_high", ok: true}, domain: optional[string]{value: domain, ok: true}}
-		s.record(classify(&w))
+		return classify(&w)
 	}
+	record := func(domain string) { s.record(finding(domain)) }
 	bytesPerEmission := func() uint64 {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		for range 100 {
-			_ = s.snapshotDomain("d0.example", testNow)
+			_ = s.snapshotEvent(finding("d0.example"), true, testNow)
 		}
 		runtime.ReadMemStats(&after)
 		return (after.TotalAlloc - before.TotalAlloc) / 100
@@ -171,4 +234,28 @@ func TestEventEmissionCostDoesNotGrowWithDomains(t *testing.T) {
 	_ = s.snapshotAll(testNow)
 
 	assert.Less(t, bytesPerEmission(), 3*small, "one domain's emission after 5,000 domains vs with one (%d bytes)", small)
+}
+
+// TestStateDoesNotPinBodies: parsed strings are slices of the body's text,
+// so what the state keeps for good (domain and level names) must be copies,
+// or every new domain would keep a whole body in memory.
+func TestStateDoesNotPinBodies(t *testing.T) {
+	s := newMetricState(receiverSettingsForTest(t), metadata.DefaultMetricsBuilderConfig(), testNow)
+	text := `{"type":"event_finding_low","domain":"a.example","title":"` + strings.Repeat("x", 4096) + `"}`
+	w, err := parseText(text)
+	require.NoError(t, err)
+	s.record(classify(&w))
+
+	inText := func(v string) bool {
+		start := uintptr(unsafe.Pointer(unsafe.StringData(text)))
+		p := uintptr(unsafe.Pointer(unsafe.StringData(v)))
+		return p >= start && p < start+uintptr(len(text))
+	}
+	require.True(t, inText(w.domain.value), "the parsed domain is a slice of the text (else this test proves nothing)")
+	for domain, d := range s.domains {
+		assert.False(t, inText(domain), "the domain key %q pins the body", domain)
+		for _, f := range d.findings {
+			assert.False(t, inText(f.name), "the level %q pins the body", f.name)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver
 import (
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,19 +39,19 @@ type series struct {
 // entries, where a slice beats a map and keeps the output in a stable order.
 type seriesList []series
 
+// find returns the index of the series called name, or where it belongs.
+func (l seriesList) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(l, name, func(s series, name string) int {
+		return strings.Compare(s.name, name)
+	})
+}
+
 // add adds n to the series called name, creating it (with the attribute
 // newAttribute makes) when it is new.
 func (l *seriesList) add(name string, n int64, newAttribute func(string) metadata.MetricAttributeOption) {
-	i, found := slices.BinarySearchFunc(*l, name, func(s series, name string) int {
-		switch {
-		case s.name < name:
-			return -1
-		case s.name > name:
-			return 1
-		}
-		return 0
-	})
+	i, found := l.find(name)
 	if !found {
+		name = strings.Clone(name) // kept for good: must not pin the body it came from
 		*l = slices.Insert(*l, i, series{name: name, attribute: newAttribute(name)})
 	}
 	(*l)[i].count += n
@@ -91,15 +92,16 @@ func newMetricState(set receiver.Settings, cfg metadata.MetricsBuilderConfig, st
 	}
 }
 
-// record counts e. It must be called once per delivery. Messages without a
-// domain are not counted: a series with an empty domain label alerts
-// nobody useful.
-func (s *metricState) record(e event) {
+// record counts e and reports whether it was its domain's first event. It
+// must be called once per delivery. Messages without a domain are not
+// counted: a series with an empty domain label alerts nobody useful.
+func (s *metricState) record(e event) (newDomain bool) {
 	if !e.domain.ok || e.domain.value == "" {
-		return
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, known := s.domains[e.domain.value]
 	d := s.domainLocked(e.domain.value)
 	switch {
 	case e.kind == eventFinding:
@@ -110,11 +112,13 @@ func (s *metricState) record(e event) {
 	if e.kind == eventScanFinished {
 		d.lastScan = [3]optional[int64]{e.critical, e.medium, e.notice}
 	}
+	return !known
 }
 
 func (s *metricState) domainLocked(domain string) *domainState {
 	d, ok := s.domains[domain]
 	if !ok {
+		domain = strings.Clone(domain) // kept for good: must not pin the body it came from
 		d = &domainState{attribute: metadata.WithDetectifyDomainMetricAttribute(domain)}
 		for _, level := range levelsStartedAtZero {
 			d.findings.add(level, 0, metadata.WithDetectifyFindingSeverityMetricAttribute)
@@ -124,12 +128,20 @@ func (s *metricState) domainLocked(domain string) *domainState {
 	return d
 }
 
-// snapshotDomain renders the series of one domain, as sent with each event.
-func (s *metricState) snapshotDomain(domain string, now time.Time) pmetric.Metrics {
+// snapshotEvent renders the series e moved, as sent with each event. The
+// first event of a domain sends all the domain's series, so the ones that
+// start at 0 are exported before their first increase; later events send
+// only theirs, and metrics_interval sends the rest.
+func (s *metricState) snapshotEvent(e event, newDomain bool, now time.Time) pmetric.Metrics {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d, ok := s.domains[domain]; ok {
-		recordDomain(s.domainBuilder, d, pcommon.NewTimestampFromTime(now))
+	if d, ok := s.domains[e.domain.value]; ok {
+		ts := pcommon.NewTimestampFromTime(now)
+		if newDomain {
+			recordDomain(s.domainBuilder, d, ts)
+		} else {
+			recordEventSeries(s.domainBuilder, d, e, ts)
+		}
 	}
 	return s.domainBuilder.Emit(s.resource)
 }
@@ -157,6 +169,27 @@ func recordDomain(b *metadata.MetricsBuilder, d *domainState, ts pcommon.Timesta
 	for _, sc := range d.scans {
 		b.RecordDetectifyScansDataPoint(ts, sc.count, d.attribute, sc.attribute)
 	}
+	recordLastScan(b, d, ts)
+}
+
+// recordEventSeries records into b the series of d that e moved.
+func recordEventSeries(b *metadata.MetricsBuilder, d *domainState, e event, ts pcommon.Timestamp) {
+	switch {
+	case e.kind == eventFinding:
+		if i, ok := d.findings.find(e.findingLevel); ok {
+			b.RecordDetectifyFindingsDataPoint(ts, d.findings[i].count, d.attribute, d.findings[i].attribute)
+		}
+	case e.scanState != "":
+		if i, ok := d.scans.find(e.scanState); ok {
+			b.RecordDetectifyScansDataPoint(ts, d.scans[i].count, d.attribute, d.scans[i].attribute)
+		}
+	}
+	if e.kind == eventScanFinished {
+		recordLastScan(b, d, ts)
+	}
+}
+
+func recordLastScan(b *metadata.MetricsBuilder, d *domainState, ts pcommon.Timestamp) {
 	for i, count := range d.lastScan {
 		if count.ok {
 			b.RecordDetectifyScanFindingsDataPoint(ts, count.value, scanCategories[i], d.attribute)

@@ -3,6 +3,7 @@ package detectifyreceiver
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -88,7 +89,7 @@ func TestParseWebhookSeedExamples(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			body := []byte(tt.body)
 			orig := string(body)
-			got, err := parseWebhook(body)
+			got, err := parseWebhook(body, string(body))
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 			assert.Equal(t, orig, string(body), "parseWebhook must not change the body it was given")
@@ -96,11 +97,35 @@ func TestParseWebhookSeedExamples(t *testing.T) {
 	}
 }
 
+// parseText parses a body given as text, as the handler does.
+func parseText(body string) (webhook, error) { return parseWebhook([]byte(body), body) }
+
+func TestParseWebhookSlicesStringsFromTheBodyText(t *testing.T) {
+	text := strings.ReplaceAll(seedFindingHigh, "\u00a0", " ") + "\n"
+	text = strings.Replace(text, `"title": "`, `"title": "\u00e9 `, 1) // an escape cannot be sliced
+	got, err := parseWebhook([]byte(text), text)
+	require.NoError(t, err)
+
+	within := func(s string) bool {
+		start := uintptr(unsafe.Pointer(unsafe.StringData(text)))
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= start && p+uintptr(len(s)) <= start+uintptr(len(text))
+	}
+	for name, s := range map[string]string{
+		"type": got.eventType.value, "domain": got.domain.value, "severity": got.severity.value,
+		"finding_url": got.findingURL.value, "tags[0]": got.tags.value[0],
+	} {
+		assert.True(t, within(s), "%s = %q must be a slice of the body's text, not a copy", name, s)
+	}
+	assert.Equal(t, "é Login Cross Site Request Forgery (CSRF/XSRF)", got.title.value)
+	assert.False(t, within(got.title.value), "an escaped string is decoded into a copy")
+}
+
 func TestParseWebhookNoBreakSpaceInStrings(t *testing.T) {
 	// Only white space between tokens is made lenient: a U+00A0 inside a
 	// string, also after an escaped quote, is part of the value.
 	body := "{\u00a0\"title\": \"a\u00a0b \\\"\u00a0c\",\u00a0\"domain\":\"x\\\\\"\u00a0,\"tags\":[\"\u00a0\"]}"
-	got, err := parseWebhook([]byte(body))
+	got, err := parseText(body)
 	require.NoError(t, err)
 	assert.Equal(t, some("a\u00a0b \"\u00a0c"), got.title)
 	assert.Equal(t, some(`x\`), got.domain)
@@ -111,7 +136,7 @@ func TestParseWebhookNoBreakSpaceInStrings(t *testing.T) {
 func TestParseWebhookNotObject(t *testing.T) {
 	for _, body := range []string{"[]", `"x"`, "1", "null", "true", "false", "", " ", " \t\r\n ", " []", "\n\"{}\"", "\u00a0[]"} {
 		t.Run(body, func(t *testing.T) {
-			got, err := parseWebhook([]byte(body))
+			got, err := parseText(body)
 			require.ErrorIs(t, err, errNotJSONObject)
 			assert.Equal(t, webhook{}, got)
 		})
@@ -144,7 +169,7 @@ func TestParseWebhookInvalidJSON(t *testing.T) {
 		"{\"a\":1}\x00",
 	} {
 		t.Run(body, func(t *testing.T) {
-			_, err := parseWebhook([]byte(body))
+			_, err := parseText(body)
 			require.Error(t, err)
 			assert.NotErrorIs(t, err, errNotJSONObject, "it starts as an object, the error should say why it is not valid")
 		})
@@ -220,7 +245,7 @@ func TestParseWebhookWrongTypes(t *testing.T) {
 				other = "domain"
 			}
 			body := `{"` + other + `":` + otherValue + `,"` + tt.field + `":` + tt.value + `}`
-			got, err := parseWebhook([]byte(body))
+			got, err := parseText(body)
 			require.NoError(t, err, "a wrong field type must not refuse the message")
 			assert.False(t, fieldOK(t, got, tt.field), "%s must be absent", tt.field)
 			assert.Equal(t, []string{tt.field}, got.invalidFields)
@@ -230,7 +255,7 @@ func TestParseWebhookWrongTypes(t *testing.T) {
 }
 
 func TestParseWebhookSeveralInvalidFields(t *testing.T) {
-	got, err := parseWebhook([]byte(`{"domain":1,"type":"event_finding_low","cvss_score":"x","notice_findings":-1,"tags":[1]}`))
+	got, err := parseText(`{"domain":1,"type":"event_finding_low","cvss_score":"x","notice_findings":-1,"tags":[1]}`)
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"domain", "cvss_score", "notice_findings", "tags"}, got.invalidFields)
 	assert.Equal(t, some("event_finding_low"), got.eventType)
@@ -246,13 +271,13 @@ func TestParseWebhookDuplicateKeys(t *testing.T) {
 		`{"tags":["a"],"tags":null}`,
 	} {
 		t.Run(body, func(t *testing.T) {
-			got, err := parseWebhook([]byte(body))
+			got, err := parseText(body)
 			require.Error(t, err)
 			assert.Equal(t, webhook{}, got)
 		})
 	}
 
-	got, err := parseWebhook([]byte(`{"x":1,"type":"event_scan_started","x":2}`))
+	got, err := parseText(`{"x":1,"type":"event_scan_started","x":2}`)
 	require.NoError(t, err, "an unknown key sent twice is not read, so not ambiguous")
 	assert.Equal(t, some("event_scan_started"), got.eventType)
 }
@@ -268,7 +293,7 @@ func TestParseWebhookNullFields(t *testing.T) {
 	}
 	b.WriteString("}")
 
-	got, err := parseWebhook([]byte(b.String()))
+	got, err := parseText(b.String())
 	require.NoError(t, err)
 	assert.Empty(t, got.invalidFields, "null means not sent, not invalid")
 	for _, f := range knownFields {
@@ -296,7 +321,7 @@ func TestParseWebhookValidEdgeValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseWebhook([]byte(tt.body))
+			got, err := parseText(tt.body)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 		})
@@ -305,7 +330,7 @@ func TestParseWebhookValidEdgeValues(t *testing.T) {
 
 func TestParseWebhookUnknownFieldsIgnored(t *testing.T) {
 	body := `{"extra":{"nested":[1,"two",null]},"type":"event_scan_started","version":2,"tags2":"x","domain":"my.domain","x":null}`
-	got, err := parseWebhook([]byte(body))
+	got, err := parseText(body)
 	require.NoError(t, err)
 	assert.Equal(t, webhook{eventType: some("event_scan_started"), domain: some("my.domain")}, got)
 }

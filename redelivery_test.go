@@ -44,7 +44,10 @@ func TestRedeliveryAfterPartialFailureEmitsOnlyWhatIsMissing(t *testing.T) {
 	require.Equal(t, http.StatusOK, retry.status)
 	assert.Len(t, h.logs.records(), 1, "the retry must not emit the log record again")
 	assert.Equal(t, 1, h.logs.callCount(), "the logs pipeline is not called on the retry")
-	assert.Equal(t, int64(1), h.metrics.last(t)[highFindings], "the finding is counted once")
+	assert.Equal(t, map[string]int64{
+		highFindings: 1,
+		"detectify.findings{detectify.domain=my.domain,detectify.finding.severity=medium}": 0,
+	}, h.metrics.last(t), "the finding is counted once, and the retry of a domain's first event still sends its zero series")
 
 	again := h.post(finding)
 	assert.JSONEq(t, `{"status":"duplicate"}`, again.body)

@@ -74,7 +74,7 @@ func (t *logTranslator) eventName(kind eventKind) (name string, enabled bool) {
 // toLogs builds the record for e, or empty logs when its event is disabled.
 // body is the raw payload, kept verbatim as the record's body so fields
 // this receiver does not know survive.
-func (t *logTranslator) toLogs(e event, body []byte, received time.Time) plog.Logs {
+func (t *logTranslator) toLogs(e event, body string, received time.Time) plog.Logs {
 	ld := plog.NewLogs()
 	name, enabled := t.eventName(e.kind)
 	if !enabled {
@@ -96,7 +96,7 @@ func (t *logTranslator) toLogs(e event, body []byte, received time.Time) plog.Lo
 	number, text := e.logSeverity()
 	lr.SetSeverityNumber(number)
 	lr.SetSeverityText(text)
-	lr.Body().SetStr(string(body))
+	lr.Body().SetStr(body)
 	e.putAttributes(lr.Attributes())
 	return ld
 }
