@@ -136,7 +136,7 @@ loss:
 	$(GO) test -count=1 -run 'TestNothingLost|TestPermanentFailures' .
 
 # Each fuzz target for a short while (make test), or long (make fuzz).
-FUZZ_TARGETS := FuzzParseWebhook FuzzHandler
+FUZZ_TARGETS := FuzzParseWebhook FuzzHandler FuzzNBSPToSpaces
 FUZZTIME     ?= 15s
 fuzz-short:
 	@for f in $(FUZZ_TARGETS); do 	  $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) . || exit 1; done

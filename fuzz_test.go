@@ -116,3 +116,41 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNBSPToSpaces holds the quote-jumping nbspToSpaces to the plain
+// byte-by-byte definition of what it must do.
+func FuzzNBSPToSpaces(f *testing.F) {
+	for _, seed := range []string{
+		seedFindingHigh, seedScanFinished, "\u00a0{\"a\u00a0\":\u00a0\"\\\"\u00a0\\\\\"\u00a0}",
+		`"\\\"` + "\u00a0", "\"\u00a0", "\xc2", "\xc2\"\xa0\"",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want := nbspToSpacesByteByByte(body)
+		got := nbspToSpaces(body)
+		if !bytes.Equal(want, got) {
+			t.Fatalf("nbspToSpaces(%q) = %q, want %q", body, got, want)
+		}
+	})
+}
+
+func nbspToSpacesByteByByte(body []byte) []byte {
+	out := bytes.Clone(body)
+	inString, escaped := false, false
+	for i := 0; i < len(out); i++ {
+		c := out[i]
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && c == 0xc2 && i+1 < len(out) && out[i+1] == 0xa0:
+			out[i], out[i+1] = ' ', ' '
+			i++
+		}
+	}
+	return out
+}

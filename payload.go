@@ -207,25 +207,50 @@ var nbsp = []byte("\u00a0")
 
 // nbspToSpaces returns a copy of body with every U+00A0 outside JSON strings
 // replaced by two spaces: the signed body is still what the log record
-// carries; only the parse is lenient, and strings are left untouched.
+// carries; only the parse is lenient, and strings are left untouched. It
+// jumps from quote to quote rather than looking at every byte.
 func nbspToSpaces(body []byte) []byte {
 	out := bytes.Clone(body)
-	inString, escaped := false, false
-	for i := 0; i < len(out); i++ {
-		c := out[i]
-		switch {
-		case escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case !inString && c == nbsp[0] && i+1 < len(out) && out[i+1] == nbsp[1]:
-			out[i], out[i+1] = ' ', ' '
-			i++
+	for i := 0; i < len(out); {
+		// Outside a string, up to the quote that opens the next one.
+		end := bytes.IndexByte(out[i:], '"')
+		if end < 0 {
+			end = len(out)
+		} else {
+			end += i
 		}
+		for gap := out[i:end]; ; {
+			j := bytes.Index(gap, nbsp)
+			if j < 0 {
+				break
+			}
+			gap[j], gap[j+1] = ' ', ' '
+			gap = gap[j+2:]
+		}
+		i = closingQuote(out, end+1) + 1
 	}
 	return out
+}
+
+// closingQuote returns the index of the quote that ends the string starting
+// at from, or len(b) when the string is not closed. A quote preceded by an
+// odd number of backslashes is escaped.
+func closingQuote(b []byte, from int) int {
+	for i := from; i < len(b); i++ {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		i += q
+		backslashes := 0
+		for k := i - 1; k >= from && b[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return i
+		}
+	}
+	return len(b)
 }
 
 // reportIDs extracts the scan and finding ids from a Detectify report URL,
