@@ -42,16 +42,17 @@ type optional[T any] struct {
 // so parsing a message allocates only the strings it keeps.
 var parsers fastjson.ParserPool
 
-// parseWebhook decodes body, which must be a JSON object. text must be
-// string(body): the log record's body, from which the decoded strings are
-// sliced when they appear in it verbatim. A known field of the wrong
+// parseWebhook decodes body, which must be a JSON object. text must be a
+// copy of body (the log record's body): the decoded strings are sliced from
+// it when they appear in it verbatim, and body itself may be rewritten
+// (no-break spaces between tokens). A known field of the wrong
 // type is noted in invalidFields, not an error: the message was signed and
 // its body is kept whole.
 func parseWebhook(body []byte, text string) (webhook, error) {
-	d := decoder{body: body, text: text}
 	if bytes.Contains(body, nbsp) {
-		body = nbspToSpaces(body)
+		spacesForNBSP(body)
 	}
+	d := decoder{body: body, text: text}
 	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
 		return webhook{}, errNotJSONObject
 	}
@@ -96,7 +97,10 @@ func parseWebhook(body []byte, text string) (webhook, error) {
 type decoder struct {
 	w    webhook
 	body []byte
-	text string // string(body)
+	text string // body as it was signed
+	// from is where the search for the next value starts: values are
+	// decoded in the order they appear in the body.
+	from int
 }
 
 // field decodes the known field key and returns its bit in the duplicate
@@ -132,13 +136,19 @@ func (d *decoder) field(key []byte, v *fastjson.Value) (bit uint32, valid bool) 
 }
 
 // keep returns v as a string. Most values appear verbatim in the body (no
-// escapes), and the body's string exists anyway: slicing it instead of
-// copying saves an allocation per field on every request.
+// escapes), and the body's text exists anyway: slicing it instead of
+// copying saves an allocation per field on every request. Any occurrence of
+// v's bytes will do; searching on from where the previous value was found
+// keeps the searches, all together, about one pass over the body.
 func (d *decoder) keep(v []byte) string {
-	if i := bytes.Index(d.body, v); i >= 0 {
-		return d.text[i : i+len(v)]
+	i := bytes.Index(d.body[d.from:], v)
+	// The text differs from the body where no-break spaces were rewritten.
+	if i < 0 || d.text[d.from+i:d.from+i+len(v)] != string(v) {
+		return string(v) // decoded from escapes: not in the body as such
 	}
-	return string(v)
+	start := d.from + i
+	d.from = start + len(v)
+	return d.text[start:d.from]
 }
 
 // The decoders below leave the field unset for null, and report false when
@@ -205,12 +215,11 @@ func decodeCount(field *optional[int64], v *fastjson.Value) bool {
 // messages with it, so copies of them carry it where JSON wants white space.
 var nbsp = []byte("\u00a0")
 
-// nbspToSpaces returns a copy of body with every U+00A0 outside JSON strings
-// replaced by two spaces: the signed body is still what the log record
-// carries; only the parse is lenient, and strings are left untouched. It
-// jumps from quote to quote rather than looking at every byte.
-func nbspToSpaces(body []byte) []byte {
-	out := bytes.Clone(body)
+// spacesForNBSP replaces, in place, every U+00A0 outside JSON strings with
+// two spaces: the log record carries the text as signed; only the parse is
+// lenient, and strings are left untouched. It jumps from quote to quote
+// rather than looking at every byte.
+func spacesForNBSP(out []byte) {
 	for i := 0; i < len(out); {
 		// Outside a string, up to the quote that opens the next one.
 		end := bytes.IndexByte(out[i:], '"')
@@ -229,7 +238,6 @@ func nbspToSpaces(body []byte) []byte {
 		}
 		i = closingQuote(out, end+1) + 1
 	}
-	return out
 }
 
 // closingQuote returns the index of the quote that ends the string starting
