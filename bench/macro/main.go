@@ -73,8 +73,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of A B C (at least 2 for a spread)")
 	flag.StringVar(&conns, "conns", "1,8,64", "concurrencies (wrk connections) of the signed mix")
 	flag.StringVar(&flood, "flood-conns", "64", "concurrencies of the forged and unsigned floods against detectify; empty for none")
-	flag.StringVar(&variant, "variant-conns", "64", "concurrencies of the detectify variants (default dedup_window; no internal traces)")
-	flag.StringVar(&targets, "targets", "ceiling,detectify,webhookevent,detectify-dedup,detectify-notraces", "servers, in round order")
+	flag.StringVar(&variant, "variant-conns", "64", "concurrencies of the detectify variants (default dedup_window; no internal traces; no internal telemetry)")
+	flag.StringVar(&targets, "targets", "ceiling,detectify,webhookevent,detectify-dedup,detectify-notraces,detectify-notelemetry", "servers, in round order")
 	flag.BoolVar(&o.pin, "pin", true, "pin the server and wrk to one core each with taskset")
 	flag.StringVar(&o.serverCPU, "server-cpu", "0", "the server's core (taskset -c)")
 	flag.StringVar(&o.loadCPU, "load-cpu", "1", "wrk's core (taskset -c)")
@@ -157,6 +157,10 @@ func targetsOf(o options) (map[string]target, error) {
 		"detectify-notraces": {name: "detectify-notraces", label: "otelcol-detectify (dedup_window 0s, service.telemetry.traces.level none)",
 			path: "/webhook", binary: filepath.Join(o.bin, "otelcol-detectify"), args: config("detectify.yaml", "notraces.yaml"),
 			env: collectorEnv("0s"), signed: true, metrics: true},
+		// Its own metrics are off too, so there are no counters to read back.
+		"detectify-notelemetry": {name: "detectify-notelemetry", label: "otelcol-detectify (dedup_window 0s, service.telemetry traces and metrics level none)",
+			path: "/webhook", binary: filepath.Join(o.bin, "otelcol-detectify"), args: config("detectify.yaml", "notelemetry.yaml"),
+			env: collectorEnv("0s"), signed: true},
 		"webhookevent": {name: "webhookevent", label: "otelcol-webhookevent (contrib v0.156.0)", path: "/events",
 			binary: filepath.Join(o.bin, "otelcol-webhookevent"), args: config("webhookevent.yaml"),
 			env: collectorEnv(""), metrics: true, pprofBinary: filepath.Join(o.bin, "otelcol-webhookevent")},
@@ -310,7 +314,7 @@ type scenario struct {
 func (b *bench) scenariosOf(t target) []scenario {
 	var out []scenario
 	switch t.name {
-	case "detectify-dedup", "detectify-notraces":
+	case "detectify-dedup", "detectify-notraces", "detectify-notelemetry":
 		for _, c := range b.o.variantConns {
 			out = append(out, scenario{"signed", c})
 		}

@@ -61,6 +61,8 @@ func renderReport(res results) string {
 		{side{"detectify", "forged"}, side{"detectify", "signed"}},
 		{side{"detectify-dedup", "signed"}, side{"detectify", "signed"}},
 		{side{"detectify-notraces", "signed"}, side{"detectify", "signed"}},
+		{side{"detectify-notelemetry", "signed"}, side{"detectify", "signed"}},
+		{side{"detectify-notelemetry", "signed"}, side{"ceiling", "signed"}},
 	}
 	name := func(s side) string {
 		if s.scenario == "signed" {
