@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -84,6 +86,49 @@ func TestStartFailsWhenTheEndpointIsTaken(t *testing.T) {
 	require.ErrorContains(t, err, "address already in use")
 	require.NoError(t, rcv.Shutdown(context.Background()))
 }
+
+// TestServeErrorIsReportedAsFatal: once Start has returned, a listener
+// that fails can only be reported through componentstatus.
+func TestServeErrorIsReportedAsFatal(t *testing.T) {
+	r, err := newDetectifyReceiver(createDefaultConfig(), receiverSettingsForTest(t))
+	require.NoError(t, err)
+	r.server = &http.Server{ReadHeaderTimeout: time.Second}
+	host := &statusHost{Host: componenttest.NewNopHost()}
+	broken := errors.New("accept: too many open files, for good")
+
+	r.serve(failingListener{err: broken}, host)
+
+	require.Len(t, host.events, 1)
+	assert.Equal(t, componentstatus.StatusFatalError, host.events[0].Status())
+	assert.ErrorIs(t, host.events[0].Err(), broken)
+}
+
+func TestServeAfterShutdownIsNotAnError(t *testing.T) {
+	r, err := newDetectifyReceiver(createDefaultConfig(), receiverSettingsForTest(t))
+	require.NoError(t, err)
+	r.server = &http.Server{ReadHeaderTimeout: time.Second}
+	require.NoError(t, r.server.Shutdown(context.Background()))
+	host := &statusHost{Host: componenttest.NewNopHost()}
+
+	r.serve(failingListener{err: errors.New("never reached")}, host)
+
+	assert.Empty(t, host.events, "http.ErrServerClosed is the normal end")
+}
+
+// statusHost records what components report.
+type statusHost struct {
+	component.Host
+	events []*componentstatus.Event
+}
+
+func (h *statusHost) Report(e *componentstatus.Event) { h.events = append(h.events, e) }
+
+// failingListener fails every Accept with err.
+type failingListener struct{ err error }
+
+func (l failingListener) Accept() (net.Conn, error) { return nil, l.err }
+func (failingListener) Close() error                { return nil }
+func (failingListener) Addr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
 func TestShutdownLetsInFlightRequestsFinish(t *testing.T) {
 	h := newHarness(t, nil)
