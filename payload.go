@@ -142,9 +142,10 @@ func (d *decoder) field(key []byte, v *fastjson.Value) (bit uint32, valid bool) 
 // keeps the searches, all together, about one pass over the body.
 func (d *decoder) keep(v []byte) string {
 	i := bytes.Index(d.body[d.from:], v)
-	// The text differs from the body where no-break spaces were rewritten.
+	// Not found: the value was decoded from escapes. Found but different in
+	// the text: the match spans a rewritten no-break space. Either way, copy.
 	if i < 0 || d.text[d.from+i:d.from+i+len(v)] != string(v) {
-		return string(v) // decoded from escapes: not in the body as such
+		return string(v)
 	}
 	start := d.from + i
 	d.from = start + len(v)
