@@ -152,7 +152,8 @@ func (d *deliveries) export() []persistedDelivery {
 	var out []persistedDelivery
 	for _, q := range d.order[d.head:] {
 		if e, found := d.entries[q.key]; found && e.added.Equal(q.added) && !e.inFlight {
-			out = append(out, persistedDelivery{Key: q.key[:], Settled: e.settled, Counted: e.counted, Added: e.added})
+			out = append(out, persistedDelivery{Key: q.key[:], Settled: e.settled, Counted: e.counted,
+				FirstOfDomain: e.firstOfDomain, Added: e.added})
 		}
 	}
 	return out
@@ -171,7 +172,7 @@ func (d *deliveries) restore(saved []persistedDelivery, now time.Time) {
 			continue
 		}
 		key := deliveryKey(p.Key)
-		d.entries[key] = &delivery{settled: p.Settled, counted: p.Counted, added: p.Added}
+		d.entries[key] = &delivery{settled: p.Settled, counted: p.Counted, firstOfDomain: p.FirstOfDomain, added: p.Added}
 		d.order = append(d.order, queuedKey{key: key, added: p.Added})
 	}
 	for len(d.entries) > d.maxEntries {

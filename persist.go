@@ -36,10 +36,12 @@ type persistedDomain struct {
 }
 
 type persistedDelivery struct {
-	Key     []byte    `json:"key"`
-	Settled signals   `json:"settled"`
-	Counted bool      `json:"counted,omitempty"`
-	Added   time.Time `json:"added"`
+	Key     []byte  `json:"key"`
+	Settled signals `json:"settled"`
+	Counted bool    `json:"counted,omitempty"`
+	// FirstOfDomain: absent in states saved before it existed, read as false.
+	FirstOfDomain bool      `json:"first_of_domain,omitempty"`
+	Added         time.Time `json:"added"`
 }
 
 // stateStore reads and writes the state through a storage extension.

@@ -2,6 +2,7 @@ package detectifyreceiver
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -67,6 +68,30 @@ func TestStateSurvivesARestartWithStorage(t *testing.T) {
 
 	require.Equal(t, http.StatusOK, after.post([]byte(`{"type":"event_finding_high","domain":"my.domain","title":"another"}`)).status)
 	assert.Equal(t, int64(2), after.metrics.last(t)[highFindings], "new findings add to the restored count")
+}
+
+// TestRetryAfterRestartOfADomainsFirstEvent: a domain's first event whose
+// metrics were refused is retried after a restart; the retry still sends
+// all of the domain's series, as it would have without the restart.
+func TestRetryAfterRestartOfADomainsFirstEvent(t *testing.T) {
+	host := startFileStorage(t, t.TempDir())
+	before := newHarnessOn(t, host, withStorage)
+	before.metrics.set(errors.New("metrics pipeline full"))
+	finding := readSeed(t, "finding_high")
+	require.Equal(t, http.StatusServiceUnavailable, before.post(finding).status)
+	before.shutdown()
+
+	after := newHarnessOn(t, host, withStorage)
+	// The restored series are emitted once at start, in the background.
+	require.Eventually(t, func() bool { return after.metrics.callCount() == 1 }, 30*time.Second, 10*time.Millisecond)
+	require.Equal(t, http.StatusOK, after.post(finding).status)
+
+	require.Equal(t, 2, after.metrics.callCount())
+	assert.Equal(t, map[string]int64{
+		highFindings: 1,
+		"detectify.findings{detectify.domain=my.domain,detectify.finding.severity=medium}": 0,
+	}, after.metrics.last(t))
+	assert.Empty(t, after.logs.records(), "the logs were accepted before the restart")
 }
 
 func TestWithoutStorageCountsStartAgain(t *testing.T) {
