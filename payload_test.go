@@ -103,19 +103,21 @@ func TestParseWebhookSlicesStringsFromTheBodyText(t *testing.T) {
 	got, err := parseWebhook([]byte(text), text)
 	require.NoError(t, err)
 
-	within := func(s string) bool {
-		start := uintptr(unsafe.Pointer(unsafe.StringData(text)))
-		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
-		return p >= start && p+uintptr(len(s)) <= start+uintptr(len(text))
-	}
 	for name, s := range map[string]string{
 		"type": got.eventType.value, "domain": got.domain.value, "severity": got.severity.value,
 		"finding_url": got.findingURL.value, "tags[0]": got.tags.value[0],
 	} {
-		assert.True(t, within(s), "%s = %q must be a slice of the body's text, not a copy", name, s)
+		assert.True(t, isSliceOf(s, text), "%s = %q must be a slice of the body's text, not a copy", name, s)
 	}
 	assert.Equal(t, "é Login Cross Site Request Forgery (CSRF/XSRF)", got.title.value)
-	assert.False(t, within(got.title.value), "an escaped string is decoded into a copy")
+	assert.False(t, isSliceOf(got.title.value, text), "an escaped string is decoded into a copy")
+}
+
+// isSliceOf reports whether s's bytes lie inside text's memory.
+func isSliceOf(s, text string) bool {
+	start := uintptr(unsafe.Pointer(unsafe.StringData(text)))
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	return p >= start && p+uintptr(len(s)) <= start+uintptr(len(text))
 }
 
 func TestParseWebhookValueLikeARewrittenNoBreakSpace(t *testing.T) {
