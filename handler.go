@@ -77,8 +77,10 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 	// One copy of the body, kept as the log record's body; the parsed
 	// strings are slices of it. The buffer goes back to the pool.
 	text := string(body)
+	// Hashed before parseWebhook, which may rewrite the body's white space;
+	// and only with dedup on: hashing is the dedup's cost, not every request's.
 	var key deliveryKey
-	if r.deliveries.enabled() { // hashing is the dedup's cost, not every request's
+	if r.deliveries.enabled() {
 		key = keyOf(body)
 	}
 	wh, err := parseWebhook(body, text)
