@@ -338,12 +338,10 @@ func (b *bench) runInstance(round int, t target) error {
 	if err != nil {
 		return err
 	}
-	telemetryAddr, err := freeAddr()
+	telemetryPort, err := freePort()
 	if err != nil {
 		return err
 	}
-	_, portText, _ := net.SplitHostPort(telemetryAddr)
-	telemetryPort, _ := strconv.Atoi(portText)
 
 	logFile, err := os.Create(filepath.Join(b.logDir, fmt.Sprintf("r%d-%s.log", round, t.name)))
 	if err != nil {
@@ -533,6 +531,19 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
+// freePort is freeAddr's port, for settings that take a port alone.
+func freePort() (int, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(port)
+}
+
 // waitReady posts the first message of the mix, signed, until it gets 200.
 func waitReady(url string, timeout time.Duration) error {
 	body := webhooksend.SeedMessages()[0]
@@ -656,7 +667,7 @@ func (b *bench) profileRun(t target, mode string) error {
 	if err != nil {
 		return err
 	}
-	telemetryAddr, err := freeAddr()
+	telemetryPort, err := freePort()
 	if err != nil {
 		return err
 	}
@@ -664,8 +675,6 @@ func (b *bench) profileRun(t target, mode string) error {
 	if err != nil {
 		return err
 	}
-	_, portText, _ := net.SplitHostPort(telemetryAddr)
-	telemetryPort, _ := strconv.Atoi(portText)
 	logFile, err := os.Create(filepath.Join(b.logDir, name+".log"))
 	if err != nil {
 		return err
