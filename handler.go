@@ -41,7 +41,6 @@ func handleHealth(w http.ResponseWriter, _ *http.Request) {
 // handleWebhook checks a request in order of cost: size, signature (before
 // any parsing, so forged bodies cost one HMAC), content type, then JSON.
 func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Request) {
-	received := r.now()
 	ctx := req.Context()
 
 	if req.ContentLength > r.cfg.MaxRequestBodySize {
@@ -66,6 +65,9 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 			return
 		}
 	}
+	// Received once the body is in and verified: a forged request does not
+	// pay for the clock.
+	received := r.now()
 	if !isJSONContentType(req.Header.Get("Content-Type")) {
 		r.reject(w, req, http.StatusUnsupportedMediaType, outcomeMalformed, "Content-Type must be application/json")
 		return
