@@ -1,0 +1,52 @@
+package message
+
+import "strings"
+
+// reportIDs extracts the scan and finding ids from a Detectify report URL,
+// https://detectify.com/report/<token>/<scan>[/<finding>]. ok is false when
+// the URL does not have that shape or a segment is not a plain identifier.
+func reportIDs(rawURL string) (scanID, findingID string, ok bool) {
+	scheme, rest, found := strings.Cut(rawURL, "://")
+	if !found || scheme == "" {
+		return "", "", false
+	}
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	_, path, found := strings.Cut(rest, "/") // drop the host
+	if !found {
+		return "", "", false
+	}
+	path, found = strings.CutPrefix(path, "report/")
+	if !found {
+		return "", "", false
+	}
+	// token, scan[, finding]; a fourth piece means too many segments.
+	segments := strings.SplitN(strings.TrimSuffix(path, "/"), "/", 4)
+	if len(segments) < 2 || len(segments) > 3 {
+		return "", "", false
+	}
+	for _, s := range segments {
+		if !isIdentifier(s) {
+			return "", "", false
+		}
+	}
+	if len(segments) == 3 {
+		findingID = segments[2]
+	}
+	return segments[1], findingID, true
+}
+
+// isIdentifier accepts a non-empty run of URL-unreserved characters.
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
