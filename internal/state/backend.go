@@ -1,0 +1,104 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrUnavailable wraps every error of a backend that cannot be reached (a
+// storage extension or Redis): the webhook is answered 503 and retried.
+var ErrUnavailable = errors.New("state unavailable")
+
+// ErrClaimLost is returned when a request's claim on a body was taken over
+// by another (its lease ran out): the request must not settle it.
+var ErrClaimLost = errors.New("the claim on the body was taken over")
+
+// Tx is one atomic step on the scan state: everything read through it is
+// checked, and everything written through it is applied, together or not
+// at all. Writes are seen by later reads in the same Tx.
+type Tx interface {
+	Scan(id string) (ScanRecord, bool, error)
+	// PutScan stores rec; an open one joins the index of open scans.
+	PutScan(id string, rec ScanRecord)
+	DeleteScan(id string)
+	Domain(name string) (DomainRecord, error)
+	PutDomain(name string, rec DomainRecord)
+	// OpenScans counts the open scans of every domain.
+	OpenScans() (int, error)
+	// OldestOpen lists up to n open scans, oldest first.
+	OldestOpen(n int) ([]string, error)
+	// Count adds n to a per-domain counter of this receiver: a finding of
+	// a level, or a scan event in a state.
+	Count(c CounterKey, n int64)
+	// Evicted records that the bound on open scans forgot n of them.
+	Evicted(n int)
+}
+
+// CounterKey names one counter of one domain.
+type CounterKey struct {
+	Domain string
+	Metric Metric
+	Value  string // the level or the scan state
+}
+
+// Metric is one of the receiver's per-domain counters.
+type Metric uint8
+
+const (
+	MetricFindings Metric = iota // detectify.findings by level
+	MetricScans                  // detectify.scans by state
+)
+
+// Claim is a request's hold on a body.
+type Claim struct {
+	Status ClaimStatus
+	// Insight is what the record of a body counted before carries.
+	Insight Insight
+	owner   string
+}
+
+// ClaimStatus is what a store knew of a body when it was claimed.
+type ClaimStatus uint8
+
+const (
+	// ClaimNew: never seen (or dedup is off): count it and emit it.
+	ClaimNew ClaimStatus = iota
+	// ClaimCounted: counted by an earlier delivery whose record was not
+	// accepted: emit it again, do not count it.
+	ClaimCounted
+	// ClaimDuplicate: settled: answer 200 without emitting.
+	ClaimDuplicate
+	// ClaimBusy: another request is processing it now: answer 503.
+	ClaimBusy
+)
+
+// held is a request's claim on a body's key.
+type held struct {
+	key   Key
+	claim Claim
+}
+
+// backend is where the state lives.
+type backend interface {
+	claim(ctx context.Context, key Key, now time.Time) (Claim, error)
+	// update runs fn atomically; with h, the claim is marked counted (with
+	// fn's Insight) in the same step, and must still be held.
+	update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error)
+	// settle ends a claim: done remembers the body as delivered for the
+	// rest of dedup_window; otherwise it is released for a retry.
+	settle(ctx context.Context, h held, done bool, now time.Time) error
+	// sync returns once every change made before it was called is durable.
+	sync(ctx context.Context) error
+	// domainRecords returns the domain records for the metrics: those changed
+	// since the last call, or all of them.
+	domainRecords(ctx context.Context, all bool) (map[string]DomainRecord, error)
+	// gaugesChanged puts domains back for the next domainRecords(false).
+	gaugesChanged(names []string)
+	// forgetCounts drops the saved counters of idle domains.
+	forgetCounts(ctx context.Context, names []string) error
+	// evictedScans returns how many open scans max_open_scans forgot
+	// since the last call.
+	evictedScans() int64
+	close(ctx context.Context) error
+}

@@ -1,0 +1,440 @@
+package state
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// memoryBackend keeps the state in this process, every part of it bounded;
+// with a journal, each change is written to a storage extension before the
+// webhook that made it is answered.
+type memoryBackend struct {
+	cfg    Config
+	counts *Counts
+
+	mu sync.Mutex
+	// claims remembers bodies for dedup_window, at most dedup_max_entries,
+	// oldest forgotten first (one in flight is never forgotten).
+	claims     map[Key]*memClaim
+	claimOrder queue[Key]
+	lastOwner  uint64
+	// scans holds the open scans (at most max_open_scans, oldest evicted
+	// by the rules) and, for closedRetention, the closed ones (as many).
+	scans       map[string]*memScan
+	openOrder   queue[string]
+	openCount   int
+	closedOrder queue[string]
+	// domains holds the domains' scan records, at most max_domains, the
+	// least recently updated forgotten first.
+	domains     map[string]*memDomain
+	domainOrder queue[string]
+	// changedDomains are the domains whose record changed since the
+	// metrics last took them.
+	changedDomains map[string]bool
+	evicted        atomic.Int64
+
+	journal *journal // nil without a storage extension
+}
+
+type memClaim struct {
+	claimRecord
+	seq uint64 // of its claimOrder entry
+}
+
+type memScan struct {
+	ScanRecord
+	openSeq, closedSeq uint64 // of its live entry in openOrder or closedOrder
+}
+
+type memDomain struct {
+	DomainRecord
+	seq uint64
+}
+
+func newMemoryBackend(cfg Config, counts *Counts) *memoryBackend {
+	return &memoryBackend{
+		cfg:            cfg,
+		counts:         counts,
+		claims:         make(map[Key]*memClaim),
+		scans:          make(map[string]*memScan),
+		domains:        make(map[string]*memDomain),
+		changedDomains: make(map[string]bool),
+	}
+}
+
+func (b *memoryBackend) dedup() bool { return b.cfg.DedupWindow > 0 }
+
+func (b *memoryBackend) claim(_ context.Context, key Key, now time.Time) (Claim, error) {
+	if !b.dedup() {
+		return Claim{Status: ClaimNew}, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.expireClaimsLocked(now)
+	if c, found := b.claims[key]; found {
+		switch c.State {
+		case claimSettled:
+			return Claim{Status: ClaimDuplicate}, nil
+		case claimInFlight:
+			// In one process a request in flight cannot be lost without
+			// the process: never taken over.
+			return Claim{Status: ClaimBusy}, nil
+		}
+		status := ClaimNew
+		if c.Counted {
+			status = ClaimCounted
+		}
+		c.State, c.Owner = claimInFlight, b.newOwnerLocked()
+		b.markClaimLocked(key)
+		return Claim{Status: status, Insight: c.Insight, owner: c.Owner}, nil
+	}
+	for len(b.claims) >= b.cfg.DedupMaxEntries {
+		if !b.forgetOldestClaimLocked(now) {
+			break
+		}
+	}
+	c := &memClaim{claimRecord: claimRecord{State: claimInFlight, Owner: b.newOwnerLocked(), Added: now}}
+	c.seq = b.claimOrder.push(key, now)
+	b.claims[key] = c
+	b.markClaimLocked(key)
+	return Claim{Status: ClaimNew, owner: c.Owner}, nil
+}
+
+func (b *memoryBackend) newOwnerLocked() string {
+	b.lastOwner++
+	return strconv.FormatUint(b.lastOwner, 36)
+}
+
+func (b *memoryBackend) claimLive(e queued[Key]) bool {
+	c, ok := b.claims[e.key]
+	return ok && c.seq == e.seq
+}
+
+// expireClaimsLocked forgets the claims older than dedup_window.
+func (b *memoryBackend) expireClaimsLocked(now time.Time) {
+	for {
+		e, ok := b.claimOrder.oldest(b.claimLive)
+		if !ok || now.Sub(e.at) < b.cfg.DedupWindow || !b.forgetOldestClaimLocked(now) {
+			return
+		}
+	}
+}
+
+// forgetOldestClaimLocked forgets the oldest claim. One in flight is queued
+// again instead: forgetting it would let a redelivery run beside it, so
+// the map can exceed its bound by the requests in flight, no more. It
+// reports false when every claim is in flight.
+func (b *memoryBackend) forgetOldestClaimLocked(now time.Time) bool {
+	for range len(b.claims) {
+		e, ok := b.claimOrder.oldest(b.claimLive)
+		if !ok {
+			return false
+		}
+		b.claimOrder.pop()
+		c := b.claims[e.key]
+		if c.State == claimInFlight {
+			c.seq = b.claimOrder.push(e.key, now)
+			continue
+		}
+		delete(b.claims, e.key)
+		b.markClaimLocked(e.key)
+		return true
+	}
+	return false
+}
+
+// ownedLocked returns key's claim if c still holds it.
+func (b *memoryBackend) ownedLocked(key Key, c Claim) (*memClaim, error) {
+	mc, found := b.claims[key]
+	if !found || mc.State != claimInFlight || mc.Owner != c.owner {
+		return nil, ErrClaimLost
+	}
+	return mc, nil
+}
+
+func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var mc *memClaim
+	if h != nil && b.dedup() {
+		var err error
+		if mc, err = b.ownedLocked(h.key, h.claim); err != nil {
+			return Insight{}, err
+		}
+	}
+	tx := &memoryTx{b: b, now: now}
+	insight, err := fn(tx)
+	if err != nil {
+		return Insight{}, err
+	}
+	if mc != nil {
+		mc.Counted, mc.Insight = true, insight
+		b.markClaimLocked(h.key)
+	}
+	b.evicted.Add(int64(tx.evicted))
+	return insight, nil
+}
+
+func (b *memoryBackend) settle(_ context.Context, h held, done bool, _ time.Time) error {
+	if !b.dedup() {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mc, err := b.ownedLocked(h.key, h.claim)
+	if err != nil {
+		return err
+	}
+	mc.State, mc.Owner = claimPending, ""
+	if done {
+		mc.State = claimSettled
+	}
+	b.markClaimLocked(h.key)
+	return nil
+}
+
+func (b *memoryBackend) gaugesChanged(names []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, name := range names {
+		if _, ok := b.domains[name]; ok {
+			b.changedDomains[name] = true
+		}
+	}
+}
+
+func (b *memoryBackend) forgetCounts(_ context.Context, names []string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, name := range names {
+		b.markCountsLocked(name)
+	}
+	return nil
+}
+
+func (b *memoryBackend) evictedScans() int64 { return b.evicted.Swap(0) }
+
+func (b *memoryBackend) sync(ctx context.Context) error {
+	if b.journal == nil {
+		return nil
+	}
+	return b.journal.sync(ctx)
+}
+
+func (b *memoryBackend) domainRecords(_ context.Context, all bool) (map[string]DomainRecord, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	names := slices.Collect(maps.Keys(b.changedDomains))
+	if all {
+		names = slices.Collect(maps.Keys(b.domains))
+	}
+	clear(b.changedDomains)
+	out := make(map[string]DomainRecord, len(names))
+	for _, name := range names {
+		if d, ok := b.domains[name]; ok {
+			out[name] = d.DomainRecord
+		}
+	}
+	return out, nil
+}
+
+// maintain forgets what has outlived its time: closed scans after
+// closedRetention, domains idle for domain_idle_timeout.
+func (b *memoryBackend) maintain(now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.expireClaimsLocked(now)
+	for {
+		e, ok := b.closedOrder.oldest(b.closedLive)
+		if !ok || now.Sub(e.at) < b.cfg.closedRetention() {
+			break
+		}
+		b.deleteScanLocked(e.key)
+	}
+	if b.cfg.DomainIdleTimeout > 0 {
+		for {
+			e, ok := b.domainOrder.oldest(b.domainLive)
+			if !ok || now.Sub(e.at) < b.cfg.DomainIdleTimeout {
+				break
+			}
+			b.deleteDomainLocked(e.key)
+		}
+	}
+	b.claimOrder.compact(len(b.claims), b.claimLive)
+	b.openOrder.compact(b.openCount, b.openLive)
+	b.closedOrder.compact(len(b.scans)-b.openCount, b.closedLive)
+	b.domainOrder.compact(len(b.domains), b.domainLive)
+}
+
+func (b *memoryBackend) openLive(e queued[string]) bool {
+	s, ok := b.scans[e.key]
+	return ok && s.openSeq == e.seq
+}
+
+func (b *memoryBackend) closedLive(e queued[string]) bool {
+	s, ok := b.scans[e.key]
+	return ok && s.closedSeq == e.seq
+}
+
+func (b *memoryBackend) domainLive(e queued[string]) bool {
+	d, ok := b.domains[e.key]
+	return ok && d.seq == e.seq
+}
+
+// putScanLocked stores rec and keeps the open and closed indexes in step.
+func (b *memoryBackend) putScanLocked(id string, rec ScanRecord, now time.Time) {
+	s, found := b.scans[id]
+	if !found {
+		s = &memScan{}
+		b.scans[id] = s
+	}
+	wasOpen, closedBefore := found && s.Open(), s.Closed
+	s.ScanRecord = rec
+	switch {
+	case rec.Open() && !wasOpen:
+		s.openSeq, s.closedSeq = b.openOrder.push(id, now), 0
+		b.openCount++
+	case !rec.Open() && (wasOpen || !found || !rec.Closed.Equal(closedBefore)):
+		s.openSeq, s.closedSeq = 0, b.closedOrder.push(id, rec.Closed)
+		if wasOpen {
+			b.openCount--
+		}
+		// The closed are bounded like the open.
+		for len(b.scans)-b.openCount > b.cfg.MaxOpenScans {
+			e, ok := b.closedOrder.oldest(b.closedLive)
+			if !ok {
+				break
+			}
+			b.deleteScanLocked(e.key)
+		}
+	}
+	b.markScanLocked(id)
+}
+
+func (b *memoryBackend) deleteScanLocked(id string) {
+	if s, ok := b.scans[id]; ok {
+		if s.Open() {
+			b.openCount--
+		}
+		delete(b.scans, id)
+		b.markScanLocked(id)
+	}
+}
+
+func (b *memoryBackend) putDomainLocked(name string, rec DomainRecord, now time.Time) {
+	d, found := b.domains[name]
+	if !found {
+		for len(b.domains) >= b.cfg.MaxDomains {
+			e, ok := b.domainOrder.oldest(b.domainLive)
+			if !ok {
+				break
+			}
+			b.deleteDomainLocked(e.key)
+		}
+		d = &memDomain{}
+		b.domains[name] = d
+	}
+	d.DomainRecord = rec
+	d.seq = b.domainOrder.push(name, now)
+	b.changedDomains[name] = true
+	b.markDomainLocked(name)
+}
+
+func (b *memoryBackend) deleteDomainLocked(name string) {
+	delete(b.domains, name)
+	delete(b.changedDomains, name)
+	b.markDomainLocked(name)
+}
+
+func (b *memoryBackend) markClaimLocked(key Key) {
+	if b.journal != nil {
+		b.journal.dirty.claims[key] = true
+		b.journal.changed++
+	}
+}
+
+func (b *memoryBackend) markScanLocked(id string) {
+	if b.journal != nil {
+		b.journal.dirty.scans[id] = true
+		b.journal.changed++
+	}
+}
+
+func (b *memoryBackend) markDomainLocked(name string) {
+	if b.journal != nil {
+		b.journal.dirty.domains[name] = true
+		b.journal.changed++
+	}
+}
+
+func (b *memoryBackend) markCountsLocked(domain string) {
+	if b.journal != nil {
+		b.journal.dirty.counts[domain] = true
+		b.journal.changed++
+	}
+}
+
+func (b *memoryBackend) close(ctx context.Context) error {
+	if b.journal == nil {
+		return nil
+	}
+	return b.journal.close(ctx)
+}
+
+// memoryTx works on the maps directly, under the backend's lock: in memory
+// nothing can fail half way.
+type memoryTx struct {
+	b       *memoryBackend
+	now     time.Time
+	evicted int
+}
+
+func (t *memoryTx) Scan(id string) (ScanRecord, bool, error) {
+	s, ok := t.b.scans[id]
+	if !ok {
+		return ScanRecord{}, false, nil
+	}
+	rec := s.ScanRecord
+	rec.ByLevel, rec.ByTitle = maps.Clone(rec.ByLevel), maps.Clone(rec.ByTitle)
+	return rec, true, nil
+}
+
+func (t *memoryTx) PutScan(id string, rec ScanRecord) { t.b.putScanLocked(id, rec, t.now) }
+
+func (t *memoryTx) DeleteScan(id string) { t.b.deleteScanLocked(id) }
+
+func (t *memoryTx) Domain(name string) (DomainRecord, error) {
+	d, ok := t.b.domains[name]
+	if !ok {
+		return DomainRecord{}, nil
+	}
+	rec := d.DomainRecord
+	rec.Open = slices.Clone(rec.Open)
+	return rec, nil
+}
+
+func (t *memoryTx) PutDomain(name string, rec DomainRecord) { t.b.putDomainLocked(name, rec, t.now) }
+
+func (t *memoryTx) OpenScans() (int, error) { return t.b.openCount, nil }
+
+func (t *memoryTx) OldestOpen(n int) ([]string, error) {
+	out := make([]string, 0, n)
+	t.b.openOrder.each(t.b.openLive, func(e queued[string]) bool {
+		out = append(out, e.key)
+		return len(out) < n
+	})
+	return out, nil
+}
+
+func (t *memoryTx) Count(k CounterKey, n int64) {
+	resolved, overflow := t.b.counts.resolve(k, t.now)
+	t.b.counts.addResolved(resolved, n, overflow, t.now)
+	t.b.markCountsLocked(resolved.Domain)
+}
+
+func (t *memoryTx) Evicted(n int) { t.evicted += n }

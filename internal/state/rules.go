@@ -1,0 +1,316 @@
+package state
+
+import (
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/message"
+)
+
+// Bounds of the scan state, beside max_open_scans.
+const (
+	// maxOpenPerDomain bounds a domain's list of open scans; older ones
+	// stay open (and are found by their id) but not by the domain.
+	maxOpenPerDomain = 16
+	// maxTitlesPerScan bounds the titles counted per scan: Detectify sends
+	// at most 100 finding messages per scan.
+	maxTitlesPerScan = 256
+	// maxTitleBytes bounds a title as a key of the per-title counts.
+	maxTitleBytes = 256
+)
+
+// rules are the scan-insight rules, applied to one event through a Tx.
+type rules struct {
+	maxOpenScans int
+}
+
+// apply counts e and updates the scan it belongs to, returning what its
+// record should say of that scan. Messages without a domain are neither
+// counted nor tracked: a series with an empty domain alerts nobody.
+func (r rules) apply(tx Tx, e *message.Event, now time.Time) (Insight, error) {
+	if e.Domain == "" {
+		return Insight{}, nil
+	}
+	switch e.Kind {
+	case message.KindFinding:
+		tx.Count(CounterKey{Domain: e.Domain, Metric: MetricFindings, Value: e.Level}, 1)
+	default:
+		if e.ScanState != "" {
+			tx.Count(CounterKey{Domain: e.Domain, Metric: MetricScans, Value: e.ScanState}, 1)
+		}
+	}
+	switch e.Kind {
+	case message.KindScanStarted:
+		return Insight{}, r.started(tx, e, now)
+	case message.KindFinding:
+		return r.finding(tx, e, now)
+	case message.KindScanFinished:
+		return r.finished(tx, e, now)
+	}
+	return Insight{}, nil
+}
+
+// started opens the scan. Findings may have come first (their scan was
+// then opened without a start); the start's receipt is what a duration
+// is measured from.
+func (r rules) started(tx Tx, e *message.Event, now time.Time) error {
+	id := e.ScanID
+	if id == "" {
+		// The scan says no id: its findings and finish, which say none
+		// either, find it as the domain's newest open scan.
+		id = e.Domain + "#" + strconv.FormatInt(now.UnixNano(), 10)
+	}
+	scan, found, err := tx.Scan(id)
+	if err != nil {
+		return err
+	}
+	isNew := !found || !scan.Open()
+	if !found || scan.Finished {
+		scan = ScanRecord{Domain: e.Domain, FirstSeen: now}
+	}
+	if scan.Started.IsZero() {
+		scan.Started = now
+	}
+	return r.open(tx, id, scan, isNew)
+}
+
+// open stores scan and, when it is new, lists it as its domain's newest
+// and applies max_open_scans.
+func (r rules) open(tx Tx, id string, scan ScanRecord, isNew bool) error {
+	scan.Stalled, scan.Closed = false, time.Time{}
+	tx.PutScan(id, scan)
+	if !isNew {
+		return nil
+	}
+	domain, err := tx.Domain(scan.Domain)
+	if err != nil {
+		return err
+	}
+	domain.Open = append(slices.DeleteFunc(domain.Open, func(s string) bool { return s == id }), id)
+	if len(domain.Open) > maxOpenPerDomain {
+		domain.Open = domain.Open[len(domain.Open)-maxOpenPerDomain:]
+	}
+	domain.Updated = scan.FirstSeen
+	tx.PutDomain(scan.Domain, domain)
+	return r.evict(tx, id)
+}
+
+// evict forgets the oldest open scans beyond max_open_scans (never keep,
+// the one just opened).
+func (r rules) evict(tx Tx, keep string) error {
+	n, err := tx.OpenScans()
+	if err != nil || n <= r.maxOpenScans {
+		return err
+	}
+	oldest, err := tx.OldestOpen(n - r.maxOpenScans + 1)
+	if err != nil {
+		return err
+	}
+	evicted := 0
+	for _, id := range oldest {
+		if id == keep || evicted == n-r.maxOpenScans {
+			continue
+		}
+		if err := r.forget(tx, id); err != nil {
+			return err
+		}
+		evicted++
+	}
+	tx.Evicted(evicted)
+	return nil
+}
+
+// forget drops a scan and its place in its domain's list.
+func (r rules) forget(tx Tx, id string) error {
+	scan, found, err := tx.Scan(id)
+	if err != nil || !found {
+		return err
+	}
+	tx.DeleteScan(id)
+	return r.closeInDomain(tx, scan.Domain, id)
+}
+
+func (r rules) closeInDomain(tx Tx, domainName, id string) error {
+	domain, err := tx.Domain(domainName)
+	if err != nil {
+		return err
+	}
+	if i := slices.Index(domain.Open, id); i >= 0 {
+		domain.Open = slices.Delete(domain.Open, i, i+1)
+		tx.PutDomain(domainName, domain)
+	}
+	return nil
+}
+
+// scanOf finds the scan e belongs to: by its id, else the domain's newest
+// open scan. id is empty when there is none.
+func (r rules) scanOf(tx Tx, e *message.Event) (id string, scan ScanRecord, found bool, err error) {
+	if e.ScanID != "" {
+		scan, found, err = tx.Scan(e.ScanID)
+		return e.ScanID, scan, found, err
+	}
+	domain, err := tx.Domain(e.Domain)
+	for err == nil && len(domain.Open) > 0 {
+		id = domain.Open[len(domain.Open)-1]
+		if scan, found, err = tx.Scan(id); found || err != nil {
+			return id, scan, found, err
+		}
+		// Forgotten since (evicted or expired): drop it from the list.
+		domain.Open = domain.Open[:len(domain.Open)-1]
+		tx.PutDomain(e.Domain, domain)
+	}
+	return "", ScanRecord{}, false, err
+}
+
+// finding counts a finding message for its scan. A finding for a scan
+// already finished is counted for the domain only and does not reopen it;
+// one for a scan never seen opens it, with its start unseen.
+func (r rules) finding(tx Tx, e *message.Event, now time.Time) (Insight, error) {
+	id, scan, found, err := r.scanOf(tx, e)
+	switch {
+	case err != nil || id == "":
+		return Insight{}, err
+	case found && scan.Finished:
+		return Insight{}, nil
+	case !found:
+		scan = ScanRecord{Domain: e.Domain, FirstSeen: now}
+	}
+	scan.Delivered++
+	if scan.ByLevel == nil {
+		scan.ByLevel = make(map[string]int64)
+	}
+	scan.ByLevel[e.Level]++
+	var insight Insight
+	if title := titleKey(e.Title); title != "" {
+		if scan.ByTitle == nil {
+			scan.ByTitle = make(map[string]int64)
+		}
+		if _, known := scan.ByTitle[title]; known || len(scan.ByTitle) < maxTitlesPerScan {
+			scan.ByTitle[title]++
+			// The 10th message of a type is Detectify's last: say so now,
+			// so an alert can fire before the scan ends.
+			if scan.ByTitle[title] == perTypeLimit {
+				insight.LimitReached = append(insight.LimitReached, LimitPerType)
+				insight.LimitedTitles = []string{title}
+			}
+		}
+	}
+	if scan.Delivered == perScanLimit {
+		insight.LimitReached = append(insight.LimitReached, LimitPerScan)
+	}
+	if !found {
+		return insight, r.open(tx, id, scan, true)
+	}
+	tx.PutScan(id, scan)
+	return insight, nil
+}
+
+// finished closes the scan and says what Detectify withheld of it.
+func (r rules) finished(tx Tx, e *message.Event, now time.Time) (Insight, error) {
+	id, scan, found, err := r.scanOf(tx, e)
+	if err != nil {
+		return Insight{}, err
+	}
+	var insight Insight
+	seen := found && !scan.Finished
+	var delivered int64
+	if seen {
+		delivered = scan.Delivered
+	}
+	insight.Delivered = &delivered
+	if seen && !scan.Started.IsZero() {
+		if reported, ok := e.ReportedFindings(); ok {
+			undelivered := max(0, reported-delivered)
+			insight.Undelivered = &undelivered
+		}
+		duration := now.Sub(scan.Started).Seconds()
+		insight.Duration = &duration
+	} else {
+		// The start was not seen here: a withheld count would be a guess.
+		insight.Partial = true
+	}
+	if seen {
+		insight.LimitReached, insight.LimitedTitles = limitsOf(scan)
+		if err := r.closeInDomain(tx, e.Domain, id); err != nil {
+			return Insight{}, err
+		}
+	}
+	if id != "" && !(found && scan.Finished) {
+		// What is kept of a finished scan, also of one never seen: enough
+		// that a late finding does not open it again.
+		if !found {
+			scan.FirstSeen = now
+		}
+		tx.PutScan(id, ScanRecord{Domain: e.Domain, FirstSeen: scan.FirstSeen, Started: scan.Started, Finished: true, Closed: now})
+	}
+	domain, err := tx.Domain(e.Domain)
+	if err != nil {
+		return Insight{}, err
+	}
+	domain.LastScan = lastScanOf(e, insight)
+	domain.Updated = now
+	tx.PutDomain(e.Domain, domain)
+	return insight, nil
+}
+
+// limitsOf says which of Detectify's sender limits the scan reached, and
+// the titles that reached theirs, sorted.
+func limitsOf(scan ScanRecord) (limits, titles []string) {
+	if scan.Delivered >= perScanLimit {
+		limits = append(limits, LimitPerScan)
+	}
+	for title, n := range scan.ByTitle {
+		if n >= perTypeLimit {
+			titles = append(titles, title)
+		}
+	}
+	if len(titles) > 0 {
+		slices.Sort(titles)
+		limits = append(limits, LimitPerType)
+	}
+	return limits, titles
+}
+
+// Stalled is an open scan that has been open longer than stale_scan_after.
+type Stalled struct {
+	ScanID string
+	Domain string
+	// OpenFor is how long it has been open, from its start or, when the
+	// start was not seen, from its first message.
+	OpenFor time.Duration
+}
+
+// stall reports scan id as stalled if it is still open since before
+// cutoff: once, after which it no longer counts as open.
+func (r rules) stall(tx Tx, id string, cutoff, now time.Time) (*Stalled, error) {
+	scan, found, err := tx.Scan(id)
+	if err != nil || !found || !scan.Open() {
+		return nil, err
+	}
+	since := scan.Started
+	if since.IsZero() {
+		since = scan.FirstSeen
+	}
+	if !since.Before(cutoff) {
+		return nil, nil
+	}
+	scan.Stalled, scan.Closed = true, now
+	tx.PutScan(id, scan)
+	if err := r.closeInDomain(tx, scan.Domain, id); err != nil {
+		return nil, err
+	}
+	return &Stalled{ScanID: id, Domain: scan.Domain, OpenFor: now.Sub(since)}, nil
+}
+
+// titleKey bounds a title used as a key, at a rune boundary.
+func titleKey(title string) string {
+	if len(title) <= maxTitleBytes {
+		return title
+	}
+	cut := maxTitleBytes
+	for cut > 0 && title[cut]&0xc0 == 0x80 {
+		cut--
+	}
+	return title[:cut]
+}

@@ -1,0 +1,258 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/message"
+)
+
+// Config bounds the state.
+type Config struct {
+	// DedupWindow is how long a body is remembered; 0 disables dedup.
+	DedupWindow time.Duration
+	// DedupMaxEntries bounds the bodies remembered in memory.
+	DedupMaxEntries int
+	// MaxOpenScans bounds the open scans, oldest evicted first.
+	MaxOpenScans int
+	// StaleScanAfter is how long a scan may stay open before it is
+	// reported as stalled; 0 disables that.
+	StaleScanAfter time.Duration
+	// MaxDomains bounds the domains counted; past it new domains are
+	// counted under OverflowDomain.
+	MaxDomains int
+	// DomainIdleTimeout forgets domains not seen for that long; 0 keeps
+	// them.
+	DomainIdleTimeout time.Duration
+}
+
+// defaultClosedRetention is how long a finished or stalled scan is
+// remembered when stale_scan_after is off.
+const defaultClosedRetention = 48 * time.Hour
+
+// closedRetention is how long what is kept of a finished or stalled scan
+// stays: long enough that a late finding does not open it again.
+func (c Config) closedRetention() time.Duration {
+	if c.StaleScanAfter > 0 {
+		return c.StaleScanAfter
+	}
+	return defaultClosedRetention
+}
+
+// State is what the receiver remembers between webhooks, whatever keeps
+// it. Safe for concurrent use.
+type State struct {
+	cfg      Config
+	rules    rules
+	counts   *Counts
+	backend  backend
+	memory   *memoryBackend // nil when the state is elsewhere
+	restored bool
+}
+
+// NewMemory keeps the state in this process, starting now.
+func NewMemory(cfg Config, now time.Time) *State {
+	counts := newCounts(now, cfg.MaxDomains)
+	mem := newMemoryBackend(cfg, counts)
+	return &State{cfg: cfg, rules: rules{maxOpenScans: cfg.MaxOpenScans}, counts: counts, backend: mem, memory: mem}
+}
+
+// Persist writes every change of an in-memory state through client from
+// now on, after loading what it saved before. ctx bounds the writes: the
+// receiver cancels it at shutdown. It reports whether a saved state was
+// loaded; one that cannot be used is reported and replaced.
+func (s *State) Persist(ctx context.Context, client storage.Client, now time.Time) (restored bool, err error) {
+	j := newJournal(s.memory, client)
+	s.memory.journal = j
+	restored, err = j.load(ctx, now)
+	if err != nil && !errors.Is(err, errUnusableState) {
+		s.memory.journal = nil
+		return false, err
+	}
+	j.start(ctx)
+	if !restored {
+		j.requestSnapshot() // so the start time is saved before anything else
+	}
+	s.restored = restored
+	return restored, err
+}
+
+// Restored reports whether the state continued a saved one.
+func (s *State) Restored() bool { return s.restored }
+
+// Start is the start time of the cumulative series.
+func (s *State) Start() time.Time { return s.counts.Start() }
+
+// Delivery is a request's hold on one body.
+type Delivery struct {
+	// Status says what to do: emit (New, Counted), answer a duplicate, or
+	// ask for a retry (Busy).
+	Status ClaimStatus
+	// Insight is what the record says of the body's scan.
+	Insight Insight
+	h       held
+}
+
+// Accept claims the body with key and, unless an earlier delivery of it
+// was counted, applies e: counts, scan state, and the claim marked counted,
+// in one step. A Delivery with status New or Counted must be settled.
+func (s *State) Accept(ctx context.Context, key Key, e *message.Event, now time.Time) (Delivery, error) {
+	c, err := s.backend.claim(ctx, key, now)
+	if err != nil {
+		return Delivery{}, err
+	}
+	d := Delivery{Status: c.Status, Insight: c.Insight, h: held{key: key, claim: c}}
+	if c.Status != ClaimNew {
+		return d, nil
+	}
+	insight, err := s.backend.update(ctx, &d.h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
+	if err != nil {
+		// Released, so that the sender's retry is processed.
+		return Delivery{}, errors.Join(err, s.backend.settle(ctx, d.h, false, now))
+	}
+	d.Insight = insight
+	return d, nil
+}
+
+// Settle ends a delivery: done when its record was accepted or refused for
+// good (a redelivery is then a duplicate), else released for a retry.
+func (s *State) Settle(ctx context.Context, d Delivery, done bool, now time.Time) error {
+	return s.backend.settle(ctx, d.h, done, now)
+}
+
+// Sync returns once every change made before it was called is durable:
+// written to the storage extension, or in Redis.
+func (s *State) Sync(ctx context.Context) error { return s.backend.sync(ctx) }
+
+// sweepBatch bounds the scans one sweep looks at.
+const sweepBatch = 1000
+
+// Sweep reports the scans open for longer than stale_scan_after, each
+// once; after it they no longer count as open. If their records cannot be
+// delivered, Unstall puts them back for the next sweep.
+func (s *State) Sweep(ctx context.Context, now time.Time) ([]Stalled, error) {
+	if s.cfg.StaleScanAfter <= 0 {
+		return nil, nil
+	}
+	cutoff := now.Add(-s.cfg.StaleScanAfter)
+	var out []Stalled
+	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		out = out[:0]
+		ids, err := tx.OldestOpen(sweepBatch)
+		if err != nil {
+			return Insight{}, err
+		}
+		for _, id := range ids {
+			st, err := s.rules.stall(tx, id, cutoff, now)
+			if err != nil {
+				return Insight{}, err
+			}
+			if st != nil {
+				out = append(out, *st)
+			}
+		}
+		return Insight{}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Unstall opens stalled scans again, for the next sweep to report.
+func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) error {
+	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		for _, st := range stalled {
+			scan, found, err := tx.Scan(st.ScanID)
+			if err != nil {
+				return Insight{}, err
+			}
+			if found && scan.Stalled {
+				if err := s.rules.open(tx, st.ScanID, scan, true); err != nil {
+					return Insight{}, err
+				}
+			}
+		}
+		return Insight{}, nil
+	})
+	return err
+}
+
+// Maintain forgets what has outlived its time; the receiver calls it
+// periodically.
+func (s *State) Maintain(ctx context.Context, now time.Time) error {
+	if s.memory != nil {
+		s.memory.maintain(now)
+	}
+	if s.cfg.DomainIdleTimeout > 0 {
+		if idle := s.counts.forgetIdle(now.Add(-s.cfg.DomainIdleTimeout)); len(idle) > 0 {
+			return s.backend.forgetCounts(ctx, idle)
+		}
+	}
+	return nil
+}
+
+// DomainMetrics are what the metrics show of one domain.
+type DomainMetrics struct {
+	// Counts are this receiver's counters; nil when it counted nothing for
+	// the domain.
+	Counts *DomainCounts
+	// Scans is the domain's scan record; nil when it has none.
+	Scans *DomainRecord
+}
+
+// Metrics returns the domains whose metrics changed since the last call,
+// or all of them. Domains whose emission failed go back with Changed.
+func (s *State) Metrics(ctx context.Context, all bool) (map[string]DomainMetrics, error) {
+	names := s.counts.all()
+	if !all {
+		names = s.counts.takeChanged()
+	}
+	records, err := s.backend.domainRecords(ctx, all)
+	if err != nil {
+		s.counts.markChanged(names)
+		return nil, err
+	}
+	counts := s.counts.snapshot(names)
+	out := make(map[string]DomainMetrics, len(counts)+len(records))
+	for name, c := range counts {
+		out[name] = DomainMetrics{Counts: &c}
+	}
+	for name, r := range records {
+		m := out[name]
+		m.Scans = &r
+		out[name] = m
+	}
+	return out, nil
+}
+
+// Changed puts domains back for the next Metrics(false), e.g. when their
+// emission failed.
+func (s *State) Changed(domains []string) {
+	s.counts.markChanged(domains)
+	s.backend.gaugesChanged(domains)
+}
+
+// Telemetry are what the bounds turned away since the last call.
+type Telemetry struct {
+	EvictedScans     int64 // open scans forgotten for max_open_scans
+	OverflowedEvents int64 // events counted under OverflowDomain
+	Domains          int   // domains counted
+}
+
+// TakeTelemetry returns the Telemetry since the last call.
+func (s *State) TakeTelemetry() Telemetry {
+	overflowed, domains := s.counts.takeOverflow()
+	return Telemetry{EvictedScans: s.backend.evictedScans(), OverflowedEvents: overflowed, Domains: domains}
+}
+
+// Close saves what is left and releases the backend.
+func (s *State) Close(ctx context.Context) error { return s.backend.close(ctx) }
+
+// sortedNames returns m's keys in order.
+func sortedNames[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -1,0 +1,98 @@
+package state
+
+import (
+	"context"
+	"maps"
+	"sync"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+)
+
+// fakeStorage is an in-memory storage.Client, standing in for the storage
+// extension in unit tests (the end-to-end tests use file_storage). It can
+// fail or block its writes.
+type fakeStorage struct {
+	mu      sync.Mutex
+	data    map[string][]byte
+	batches int   // successful write batches
+	failErr error // returned by every write while set
+	block   chan struct{}
+}
+
+func newFakeStorage() *fakeStorage { return &fakeStorage{data: map[string][]byte{}} }
+
+func (s *fakeStorage) Get(ctx context.Context, key string) ([]byte, error) {
+	op := storage.GetOperation(key)
+	err := s.Batch(ctx, op)
+	return op.Value, err
+}
+
+func (s *fakeStorage) Set(ctx context.Context, key string, value []byte) error {
+	return s.Batch(ctx, storage.SetOperation(key, value))
+}
+
+func (s *fakeStorage) Delete(ctx context.Context, key string) error {
+	return s.Batch(ctx, storage.DeleteOperation(key))
+}
+
+func (s *fakeStorage) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	writes := false
+	for _, op := range ops {
+		writes = writes || op.Type != storage.Get
+	}
+	s.mu.Lock()
+	block, failErr := s.block, s.failErr
+	s.mu.Unlock()
+	if writes && block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if writes && failErr != nil {
+		return failErr
+	}
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Get:
+			op.Value = s.data[op.Key]
+		case storage.Set:
+			s.data[op.Key] = append([]byte(nil), op.Value...)
+		case storage.Delete:
+			delete(s.data, op.Key)
+		}
+	}
+	if writes {
+		s.batches++
+	}
+	return nil
+}
+
+func (s *fakeStorage) Close(context.Context) error { return nil }
+
+func (s *fakeStorage) setFail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failErr = err
+}
+
+func (s *fakeStorage) setBlock(ch chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.block = ch
+}
+
+func (s *fakeStorage) writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batches
+}
+
+func (s *fakeStorage) keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sortedNames(maps.Clone(s.data))
+}
