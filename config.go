@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
+	"github.com/detectify-otel/detectifyreceiver/internal/state"
 )
 
 const (
@@ -24,6 +25,10 @@ const (
 	defaultDedupMaxEntries    = 100_000
 	defaultMetricsInterval    = 60 * time.Second
 	minMetricsInterval        = time.Second
+	defaultMetricsFlush       = time.Second
+	defaultMaxDomains         = 10_000
+	defaultMaxOpenScans       = 10_000
+	defaultStaleScanAfter     = 48 * time.Hour
 )
 
 // Config configures the detectify receiver. One Config backs one HTTP
@@ -53,10 +58,26 @@ type Config struct {
 	// MetricsInterval is how often every metric series is emitted again, so
 	// exporters that expire idle series (Prometheus after 5m) keep them.
 	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
+	// MetricsFlushInterval is how often the series webhooks changed are
+	// emitted: the changes of many webhooks go out together.
+	MetricsFlushInterval time.Duration `mapstructure:"metrics_flush_interval"`
+
+	// MaxDomains bounds the domains with series of their own; past it, new
+	// domains are counted under detectify.domain=_other.
+	MaxDomains int `mapstructure:"max_domains"`
+	// DomainIdleTimeout forgets the series of domains with no webhook for
+	// that long; 0 keeps them.
+	DomainIdleTimeout time.Duration `mapstructure:"domain_idle_timeout"`
+	// MaxOpenScans bounds the scans followed at once, oldest evicted first.
+	MaxOpenScans int `mapstructure:"max_open_scans"`
+	// StaleScanAfter is how long a scan may stay open before it is reported
+	// as stalled; 0 disables the report.
+	StaleScanAfter time.Duration `mapstructure:"stale_scan_after"`
 
 	// StorageID names a storage extension (e.g. file_storage) that keeps the
-	// metric counts, the last-scan gauges and the dedup memory across
-	// restarts. Without one they start afresh, with a new start time.
+	// counts, the scan state and the dedup memory across restarts: every
+	// webhook's effect is written to it before the webhook is answered.
+	// Without one they start afresh, with a new start time.
 	StorageID *component.ID `mapstructure:"storage"`
 
 	// Metrics, Events and ResourceAttributes switch each generated metric,
@@ -77,20 +98,20 @@ func createDefaultConfig() *Config {
 	server.ReadHeaderTimeout = defaultReadHeaderTimeout
 	server.ReadTimeout = defaultReadTimeout
 	return &Config{
-		ServerConfig:       server,
-		Path:               defaultPath,
-		HealthPath:         defaultHealthPath,
-		DedupWindow:        defaultDedupWindow,
-		DedupMaxEntries:    defaultDedupMaxEntries,
-		MetricsInterval:    defaultMetricsInterval,
-		Metrics:            metadata.DefaultMetricsConfig(),
-		Events:             metadata.DefaultEventsConfig(),
-		ResourceAttributes: metadata.DefaultResourceAttributesConfig(),
+		ServerConfig:         server,
+		Path:                 defaultPath,
+		HealthPath:           defaultHealthPath,
+		DedupWindow:          defaultDedupWindow,
+		DedupMaxEntries:      defaultDedupMaxEntries,
+		MetricsInterval:      defaultMetricsInterval,
+		MetricsFlushInterval: defaultMetricsFlush,
+		MaxDomains:           defaultMaxDomains,
+		MaxOpenScans:         defaultMaxOpenScans,
+		StaleScanAfter:       defaultStaleScanAfter,
+		Metrics:              metadata.DefaultMetricsConfig(),
+		Events:               metadata.DefaultEventsConfig(),
+		ResourceAttributes:   metadata.DefaultResourceAttributesConfig(),
 	}
-}
-
-func (cfg *Config) logsBuilderConfig() metadata.LogsBuilderConfig {
-	return metadata.LogsBuilderConfig{Events: cfg.Events, ResourceAttributes: cfg.ResourceAttributes}
 }
 
 func (cfg *Config) metricsBuilderConfig() metadata.MetricsBuilderConfig {
@@ -137,7 +158,35 @@ func (cfg *Config) Validate() error {
 	if cfg.MetricsInterval < minMetricsInterval {
 		errs = append(errs, fmt.Errorf("metrics_interval must be at least %s, got %s", minMetricsInterval, cfg.MetricsInterval))
 	}
+	if cfg.MetricsFlushInterval <= 0 || cfg.MetricsFlushInterval > cfg.MetricsInterval {
+		errs = append(errs, fmt.Errorf("metrics_flush_interval must be positive and at most metrics_interval (%s), got %s",
+			cfg.MetricsInterval, cfg.MetricsFlushInterval))
+	}
+	if cfg.MaxDomains <= 0 {
+		errs = append(errs, fmt.Errorf("max_domains must be positive, got %d", cfg.MaxDomains))
+	}
+	if cfg.DomainIdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("domain_idle_timeout must not be negative (0 keeps domains), got %s", cfg.DomainIdleTimeout))
+	}
+	if cfg.MaxOpenScans <= 0 {
+		errs = append(errs, fmt.Errorf("max_open_scans must be positive, got %d", cfg.MaxOpenScans))
+	}
+	if cfg.StaleScanAfter < 0 {
+		errs = append(errs, fmt.Errorf("stale_scan_after must not be negative (0 disables it), got %s", cfg.StaleScanAfter))
+	}
 	return errors.Join(errs...)
+}
+
+// stateConfig is what bounds the receiver's state.
+func (cfg *Config) stateConfig() state.Config {
+	return state.Config{
+		DedupWindow:       cfg.DedupWindow,
+		DedupMaxEntries:   cfg.DedupMaxEntries,
+		MaxOpenScans:      cfg.MaxOpenScans,
+		StaleScanAfter:    cfg.StaleScanAfter,
+		MaxDomains:        cfg.MaxDomains,
+		DomainIdleTimeout: cfg.DomainIdleTimeout,
+	}
 }
 
 func (cfg *Config) validateSecrets() []error {

@@ -21,9 +21,13 @@ func NewFactory() receiver.Factory {
 }
 
 func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
-	return receivers.acquire(cfg.(*Config), set, func(r *detectifyReceiver) { r.logsConsumer = next })
+	return receivers.acquire(cfg.(*Config), set,
+		func(c *consumers) { c.logs = next },
+		func(c *consumers) { c.logs = nil })
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-	return receivers.acquire(cfg.(*Config), set, func(r *detectifyReceiver) { r.metricsConsumer = next })
+	return receivers.acquire(cfg.(*Config), set,
+		func(c *consumers) { c.metrics = next },
+		func(c *consumers) { c.metrics = nil })
 }

@@ -2,17 +2,23 @@ package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver
 
 import (
 	"bytes"
+	"context"
 	"errors"
-	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
-	"sync"
+	"time"
 	"unicode/utf8"
 
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/message"
+	"github.com/detectify-otel/detectifyreceiver/internal/state"
 )
+
+const dataFormat = "json"
 
 // routes answers POST on path, GET on health_path, 405 with an Allow header
 // for other methods on those paths (ServeMux does that) and 404 elsewhere.
@@ -20,7 +26,7 @@ func (r *detectifyReceiver) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+exactPattern(r.cfg.Path), r.handleWebhook)
 	if r.cfg.HealthPath != "" {
-		mux.HandleFunc("GET "+exactPattern(r.cfg.HealthPath), handleHealth)
+		mux.HandleFunc("GET "+exactPattern(r.cfg.HealthPath), r.handleHealth)
 	}
 	return mux
 }
@@ -34,128 +40,159 @@ func exactPattern(path string) string {
 	return path
 }
 
-func handleHealth(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, `{"status":"ok"}`)
+func (r *detectifyReceiver) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	answerHealthy.write(w)
 }
 
-// handleWebhook checks a request in order of cost: size, signature (before
-// any parsing, so forged bodies cost one HMAC), content type, then JSON.
 func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Request) {
-	ctx := req.Context()
+	r.inFlight.Add(1)
+	defer r.inFlight.Add(-1)
+	a := r.processWebhook(req)
+	r.outcomes.add(req.Context(), a.outcome)
+	a.write(w)
+}
 
+// processWebhook is the whole per-webhook path, top to bottom: the checks in
+// order of cost (size, then the signature before any parsing, so that a
+// forged request costs one HMAC), then parse, claim and record in the state,
+// emit the record, settle, and make it durable before answering.
+func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
+	ctx := req.Context()
 	if req.ContentLength > r.cfg.MaxRequestBodySize {
-		r.reject(w, req, http.StatusRequestEntityTooLarge, outcomeTooLarge, r.tooLargeReason())
-		return
+		return r.refuse(req, answerTooLarge, nil)
 	}
-	buf, err := readBody(req)
-	defer releaseBody(buf)
-	body := buf.Bytes()
+	body, err := readBody(req)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			r.reject(w, req, http.StatusRequestEntityTooLarge, outcomeTooLarge, r.tooLargeReason())
-		} else {
-			r.reject(w, req, http.StatusBadRequest, outcomeMalformed, "could not read the body: "+err.Error())
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			return r.refuse(req, answerTooLarge, nil)
 		}
-		return
+		return r.refuse(req, answerUnreadable, err)
 	}
 	if r.verifier != nil {
-		if err = r.verifier.verify(req.Header.Values(signatureHeader), body); err != nil {
-			r.reject(w, req, http.StatusUnauthorized, outcomeUnauthorized, err.Error())
-			return
+		if err := r.verifier.verify(req.Header.Values(signatureHeader), body); err != nil {
+			return r.refuse(req, signatureAnswers[err], nil)
 		}
 	}
-	// Received once the body is in and verified: a forged request does not
-	// pay for the clock.
 	received := r.now()
 	if !isJSONContentType(req.Header.Get("Content-Type")) {
-		r.reject(w, req, http.StatusUnsupportedMediaType, outcomeMalformed, "Content-Type must be application/json")
-		return
+		return r.refuse(req, answerContentType, nil)
 	}
 	if !utf8.Valid(body) {
-		r.reject(w, req, http.StatusBadRequest, outcomeMalformed, "body is not valid UTF-8")
-		return
+		return r.refuse(req, answerNotUTF8, nil)
 	}
-	// One copy of the body, kept as the log record's body; the parsed
-	// strings are slices of it. The buffer goes back to the pool.
+	// The record's body is the text as signed: Parse may rewrite body's
+	// white space, and the dedup key is taken before it does.
 	text := string(body)
-	// Hashed before parseWebhook, which may rewrite the body's white space;
-	// and only with dedup on: hashing is the dedup's cost, not every request's.
-	var key deliveryKey
-	if r.deliveries.enabled() {
-		key = keyOf(body)
+	var key state.Key
+	if r.cfg.DedupWindow > 0 {
+		key = state.KeyOf(body)
 	}
-	wh, err := parseWebhook(body, text)
+	e, err := message.Parse(body)
 	if err != nil {
-		r.reject(w, req, http.StatusBadRequest, outcomeMalformed, err.Error())
-		return
+		return r.refuse(req, parseAnswer(err), err)
 	}
-	if len(wh.invalidFields) > 0 {
+	if len(e.InvalidFields) > 0 {
 		r.settings.Logger.Debug("Detectify webhook has fields of an unexpected type; they are kept in the body only",
-			zap.Strings("fields", wh.invalidFields))
+			zap.Strings("fields", e.InvalidFields))
 	}
 
-	result := r.deliver(ctx, classify(&wh), text, key, received)
-	r.outcomes.add(ctx, result.outcome)
-	switch result.status {
-	case http.StatusOK:
-		writeJSON(w, http.StatusOK, okBodies[result.outcome])
-	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", retryAfterSeconds)
-		http.Error(w, result.reason, result.status)
+	d, err := r.state.Accept(ctx, key, &e, received)
+	if err != nil {
+		return r.stateUnavailable(err)
+	}
+	switch d.Status {
+	case state.ClaimBusy:
+		return answerInFlight
+	case state.ClaimDuplicate:
+		// Answered once the memory of it is durable, like the first answer.
+		if err := r.state.Sync(ctx); err != nil {
+			return r.stateUnavailable(err)
+		}
+		return answerDuplicate
+	}
+
+	logsErr := r.emitRecord(ctx, d, &e, text, received)
+	settled := logsErr == nil || consumererror.IsPermanent(logsErr)
+	if err := r.state.Settle(ctx, d, settled, received); err != nil {
+		// The record went out; only a redelivery could send it again.
+		r.settings.Logger.Warn("Could not remember a delivered Detectify webhook", zap.Error(err))
+	}
+	if err := r.state.Sync(ctx); err != nil {
+		return r.stateUnavailable(err)
+	}
+	switch {
+	case logsErr == nil:
+		return answerAccepted
+	case consumererror.IsPermanent(logsErr):
+		return answerRefused
 	default:
-		http.Error(w, result.reason, result.status)
+		return answerRetry
 	}
 }
 
-func (r *detectifyReceiver) tooLargeReason() string {
-	return fmt.Sprintf("body exceeds max_request_body_size (%d bytes)", r.cfg.MaxRequestBodySize)
+// emitRecord sends the webhook's record. If the pipeline panics, the claim
+// is released before the panic goes on to net/http, or every redelivery
+// would be turned away as in flight until the process restarts.
+func (r *detectifyReceiver) emitRecord(ctx context.Context, d state.Delivery, e *message.Event, text string, received time.Time) error {
+	defer func() {
+		if p := recover(); p != nil {
+			_ = r.state.Settle(context.WithoutCancel(ctx), d, false, received)
+			panic(p)
+		}
+	}()
+	return r.consumeLogs(ctx, r.translator.webhookLogs(e, d.Insight, text, received))
 }
 
-// reject answers an unusable request with a short plain-text reason and
-// counts it. Reasons never contain the secret or the body.
-func (r *detectifyReceiver) reject(w http.ResponseWriter, req *http.Request, status int, o outcome, reason string) {
-	r.outcomes.add(req.Context(), o)
+// refuse answers a request that failed a check. err, when there is one, is
+// logged at debug level: it may quote the body or name addresses.
+func (r *detectifyReceiver) refuse(req *http.Request, a answer, err error) answer {
 	// Check first: a flood of forgeries must not pay for fields nobody logs.
-	if ce := r.settings.Logger.Check(zap.DebugLevel, "Rejected Detectify webhook"); ce != nil {
-		ce.Write(zap.Int("status", status), zap.String("reason", reason), zap.String("remote", req.RemoteAddr))
+	if ce := r.settings.Logger.Check(zap.DebugLevel, "Refused a Detectify webhook"); ce != nil {
+		ce.Write(zap.Int("status", a.status), zap.String("reason", a.reason), zap.String("remote", req.RemoteAddr), zap.Error(err))
 	}
-	http.Error(w, reason, status)
+	return a
 }
 
-// bodyBuffers holds the buffers bodies are read into: nothing keeps a body
-// past its request (the log record gets a copy), so the buffers are reused.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+func (r *detectifyReceiver) stateUnavailable(err error) answer {
+	r.settings.Logger.Warn("Detectify receiver state unavailable; the webhook will be retried", zap.Error(err))
+	return answerStateDown
+}
 
-// maxPooledBody bounds the buffers kept for reuse, so one large body does
-// not stay in memory.
-const maxPooledBody = 64 << 10
+var signatureAnswers = map[error]answer{
+	errSignatureMissing:   answerSigMissing,
+	errSignatureAmbiguous: answerSigAmbiguous,
+	errSignatureEncoding:  answerSigEncoding,
+	errSignatureMismatch:  answerSigMismatch,
+}
+
+func parseAnswer(err error) answer {
+	switch {
+	case errors.Is(err, message.ErrNotObject):
+		return answerNotObject
+	case errors.Is(err, message.ErrDuplicateKey):
+		return answerDuplicateKey
+	default:
+		return answerInvalidJSON
+	}
+}
 
 // readBody reads the whole body; confighttp has already bounded it by
-// max_request_body_size, after decompression too. The buffer must be given
-// to releaseBody once the body is no longer used.
-func readBody(req *http.Request) (*bytes.Buffer, error) {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
+// max_request_body_size, after decompression too.
+func readBody(req *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
 	if n := req.ContentLength; n > 0 { // at most max_request_body_size
 		// ReadFrom wants MinRead bytes free before each read, the one that
 		// sees the end of the body too.
 		buf.Grow(int(n) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(req.Body)
-	return buf, err
-}
-
-func releaseBody(buf *bytes.Buffer) {
-	if buf.Cap() <= maxPooledBody {
-		bodyBuffers.Put(buf)
-	}
+	return buf.Bytes(), err
 }
 
 // isJSONContentType accepts JSON media types, text/plain (some senders label
 // JSON so) and no Content-Type at all.
 func isJSONContentType(contentType string) bool {
-	if contentType == "" || contentType == "application/json" {
+	if contentType == "" {
 		return true
 	}
 	mediaType, _, err := mime.ParseMediaType(contentType)
@@ -165,18 +202,19 @@ func isJSONContentType(contentType string) bool {
 	return mediaType == "application/json" || strings.HasSuffix(mediaType, "+json") || mediaType == "text/plain"
 }
 
-// okBodies are the 200 answers, built once.
-var okBodies = map[outcome]string{
-	outcomeAccepted:  `{"status":"accepted"}`,
-	outcomeDuplicate: `{"status":"duplicate"}`,
-}
-
-// jsonContentType is shared by every answer: assigning it costs no
-// allocation, where Header.Set builds a new slice.
-var jsonContentType = []string{"application/json"}
-
-func writeJSON(w http.ResponseWriter, status int, body string) {
-	w.Header()["Content-Type"] = jsonContentType
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, body)
+// consumeLogs sends ld to the logs pipeline; empty logs (no logs pipeline,
+// or the event switched off) are not sent.
+func (r *detectifyReceiver) consumeLogs(ctx context.Context, ld plog.Logs) error {
+	next := r.consumers.Load().logs
+	if next == nil || ld.LogRecordCount() == 0 {
+		return nil
+	}
+	ctx = r.obsrecv.StartLogsOp(ctx)
+	err := next.ConsumeLogs(ctx, ld)
+	r.obsrecv.EndLogsOp(ctx, dataFormat, ld.LogRecordCount(), err)
+	if err != nil {
+		r.settings.Logger.Warn("Logs pipeline refused Detectify records", zap.Error(err),
+			zap.Bool("retryable", !consumererror.IsPermanent(err)))
+	}
+	return err
 }

@@ -6,10 +6,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,12 +21,16 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/metadatatest"
+	"github.com/detectify-otel/detectifyreceiver/internal/seed"
 )
 
 const (
@@ -32,19 +38,16 @@ const (
 	previousSecret = "previous-secret-0123456789abcdef"
 )
 
-// testNow is the receipt time of every webhook in these tests.
+// testNow is the receipt time of every webhook in these tests, unless a
+// test moves the clock.
 var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-// seedMessages are the example messages of Detectify's documentation,
-// byte for byte (including the non-breaking spaces it indents them with).
-var seedMessages = []string{"scan_started", "finding_high", "scan_finished"}
-
-func readSeed(t testing.TB, name string) []byte {
-	t.Helper()
-	body, err := os.ReadFile(filepath.Join("testdata", "seed", name+".json"))
-	require.NoError(t, err)
-	return body
-}
+// The seed's messages, from their one copy in internal/seed.
+var (
+	seedFinding      = seed.Get("classic/finding_high")
+	seedScanStarted  = seed.Get("classic/scan_started")
+	seedScanFinished = seed.Get("classic/scan_finished")
+)
 
 // signBody is the X-Detectify-Signature Detectify sends: lower-case hex.
 func signBody(secret string, body []byte) string {
@@ -58,12 +61,12 @@ func rawMAC(secret string, body []byte) []byte {
 }
 
 // errorScript makes a consumer answer its next calls with the given errors,
-// then accept everything.
+// then accept everything; before runs on every call, e.g. to block it.
 type errorScript struct {
 	mu     sync.Mutex
 	errs   []error
 	calls  int
-	before func() // runs on every call, e.g. to block it
+	before func()
 }
 
 func (s *errorScript) next() error {
@@ -85,6 +88,12 @@ func (s *errorScript) set(errs ...error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.errs = errs
+}
+
+func (s *errorScript) setBefore(before func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before = before
 }
 
 func (s *errorScript) callCount() int {
@@ -111,12 +120,6 @@ func (c *scriptedLogs) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	return nil
 }
 
-func (c *scriptedLogs) batches() []plog.Logs {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]plog.Logs(nil), c.all...)
-}
-
 // records returns every accepted log record, in order.
 func (c *scriptedLogs) records() []plog.LogRecord {
 	c.mu.Lock()
@@ -132,6 +135,12 @@ func (c *scriptedLogs) records() []plog.LogRecord {
 		}
 	}
 	return out
+}
+
+func (c *scriptedLogs) batches() []plog.Logs {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.all)
 }
 
 type scriptedMetrics struct {
@@ -155,19 +164,23 @@ func (c *scriptedMetrics) ConsumeMetrics(_ context.Context, md pmetric.Metrics) 
 func (c *scriptedMetrics) emissions() []pmetric.Metrics {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]pmetric.Metrics(nil), c.all...)
+	return slices.Clone(c.all)
 }
 
-// last returns the newest accepted metrics as flat series.
-func (c *scriptedMetrics) last(t testing.TB) map[string]int64 {
+// current is what a backend shows after every accepted emission: each
+// series at the value it was last emitted with.
+func (c *scriptedMetrics) current(t testing.TB) map[string]float64 {
 	t.Helper()
-	all := c.emissions()
-	require.NotEmpty(t, all, "no metrics were emitted")
-	return flattenMetrics(t, all[len(all)-1])
+	out := map[string]float64{}
+	for _, md := range c.emissions() {
+		maps.Copy(out, flattenMetrics(t, md))
+	}
+	return out
 }
 
 // harness runs a receiver built by the factory on a real loopback listener,
-// with a logs and a metrics pipeline sharing it.
+// with a logs and a metrics pipeline sharing it. Metrics are emitted when
+// the test says (flush), not on a timer.
 type harness struct {
 	t       *testing.T
 	cfg     *Config
@@ -190,13 +203,22 @@ func newHarness(t *testing.T, configure func(*Config)) *harness {
 	return newHarnessOn(t, componenttest.NewNopHost(), configure)
 }
 
+// testConfig is the default config on a free loopback port, signed with
+// the test secret, with no timer emitting metrics during the test.
+func testConfig() *Config {
+	cfg := createDefaultConfig()
+	cfg.NetAddr.Endpoint = "127.0.0.1:0"
+	cfg.Secret = testSecret
+	cfg.MetricsInterval = time.Hour
+	cfg.MetricsFlushInterval = time.Hour
+	return cfg
+}
+
 // newHarnessOn is newHarness on a host of the test's choosing, e.g. one
 // with a storage extension.
 func newHarnessOn(t *testing.T, host component.Host, configure func(*Config)) *harness {
 	t.Helper()
-	cfg := createDefaultConfig()
-	cfg.NetAddr.Endpoint = "127.0.0.1:0"
-	cfg.Secret = testSecret
+	cfg := testConfig()
 	if configure != nil {
 		configure(cfg)
 	}
@@ -209,7 +231,7 @@ func newHarnessOn(t *testing.T, host component.Host, configure func(*Config)) *h
 	require.NoError(t, err)
 	metricsRcv, err := factory.CreateMetrics(context.Background(), set, cfg, h.metrics)
 	require.NoError(t, err)
-	h.rcv = logsRcv.(*receiverHandle).shared.detectifyReceiver
+	h.rcv = logsRcv.(*receiverHandle).shared.r
 	h.setNow(testNow)
 	h.rcv.now = func() time.Time { return time.Unix(0, h.clock.Load()).UTC() }
 
@@ -217,17 +239,27 @@ func newHarnessOn(t *testing.T, host component.Host, configure func(*Config)) *h
 	require.NoError(t, metricsRcv.Start(context.Background(), host))
 	h.baseURL = "http://" + h.rcv.endpoint
 	h.client = &http.Client{Timeout: 30 * time.Second}
+	var once sync.Once
 	h.shutdown = func() {
-		h.client.CloseIdleConnections()
-		require.NoError(t, logsRcv.Shutdown(context.Background()))
-		require.NoError(t, metricsRcv.Shutdown(context.Background()))
+		once.Do(func() {
+			h.client.CloseIdleConnections()
+			require.NoError(t, logsRcv.Shutdown(context.Background()))
+			require.NoError(t, metricsRcv.Shutdown(context.Background()))
+		})
 	}
 	t.Cleanup(func() {
-		h.shutdown() // a no-op when the test already shut down
+		h.shutdown()
 		require.NoError(t, h.tel.Shutdown(context.Background()))
 	})
 	return h
 }
+
+// flush emits the series changed since the last emission, as the
+// metrics_flush_interval timer does.
+func (h *harness) flush() { h.rcv.emitMetrics(context.Background(), false) }
+
+// interval does the metrics_interval work: all series, stalled scans.
+func (h *harness) interval() { h.rcv.everyInterval(context.Background()) }
 
 // newRequest builds a POST of body to the webhook path, signed with the
 // test secret; change it before sending for the unhappy paths.
@@ -261,38 +293,124 @@ func (h *harness) post(body []byte) response {
 	return h.do(h.newRequest(body))
 }
 
+// postOK sends each body and requires a 200.
+func (h *harness) postOK(bodies ...[]byte) {
+	h.t.Helper()
+	for _, body := range bodies {
+		resp := h.post(body)
+		require.Equal(h.t, http.StatusOK, resp.status, "%s: %s", body, resp.body)
+	}
+}
+
 // postBlockedInLogs posts body from a goroutine and returns once its logs
 // consume has begun and is held there; release lets it finish, and the
 // answer then arrives on the returned channel.
 func (h *harness) postBlockedInLogs(body []byte) (answer <-chan response, release func()) {
 	entered, unblock := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	h.logs.before = func() { once.Do(func() { close(entered); <-unblock }) }
+	h.logs.setBefore(func() { once.Do(func() { close(entered); <-unblock }) })
 	result := make(chan response, 1)
-	go func() { result <- h.post(body) }()
+	go func() {
+		resp, err := h.client.Do(h.newRequest(body))
+		if err != nil {
+			result <- response{status: -1, body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		result <- response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	}()
 	<-entered
 	return result, func() { close(unblock) }
 }
 
-// outcomeCounts reads otelcol_receiver_detectify_requests by outcome.
-func (h *harness) outcomeCounts() map[string]int64 {
+// telemetrySum reads one of the component's own counters, by the value of
+// attribute (empty: all points together).
+func (h *harness) telemetrySum(name, attributeName string) map[string]int64 {
 	h.t.Helper()
 	counts := map[string]int64{}
-	m, err := h.tel.GetMetric("otelcol_receiver_detectify_requests")
+	m, err := h.tel.GetMetric(name)
 	if err != nil { // not recorded yet
 		return counts
 	}
 	sum, ok := m.Data.(metricdata.Sum[int64])
 	require.True(h.t, ok, "unexpected type %T", m.Data)
 	for _, dp := range sum.DataPoints {
-		o, _ := dp.Attributes.Value("outcome")
-		counts[o.AsString()] += dp.Value
+		v, _ := dp.Attributes.Value(attribute.Key(attributeName))
+		counts[v.AsString()] += dp.Value
 	}
 	return counts
+}
+
+// outcomeCounts reads otelcol_receiver_detectify_requests by outcome.
+func (h *harness) outcomeCounts() map[string]int64 {
+	return h.telemetrySum("otelcol_receiver_detectify_requests", "outcome")
 }
 
 func receiverSettingsForTest(t testing.TB) receiver.Settings {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	return metadatatest.NewSettings(tel)
+}
+
+// flattenMetrics renders every data point as `name{k=v,...}` → value,
+// attributes sorted, so expectations read like PromQL.
+func flattenMetrics(t testing.TB, md pmetric.Metrics) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				var dps pmetric.NumberDataPointSlice
+				switch m.Type() {
+				case pmetric.MetricTypeSum:
+					dps = m.Sum().DataPoints()
+				case pmetric.MetricTypeGauge:
+					dps = m.Gauge().DataPoints()
+				default:
+					t.Fatalf("unexpected metric type %s for %s", m.Type(), m.Name())
+				}
+				for _, dp := range dps.All() {
+					key := seriesKey(m.Name(), dp.Attributes())
+					_, dup := out[key]
+					require.False(t, dup, "series %s emitted twice in one emission", key)
+					if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
+						out[key] = dp.DoubleValue()
+					} else {
+						out[key] = float64(dp.IntValue())
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func seriesKey(name string, attrs pcommon.Map) string {
+	var parts []string
+	for k, v := range attrs.All() {
+		parts = append(parts, fmt.Sprintf("%s=%s", k, v.AsString()))
+	}
+	slices.Sort(parts)
+	return name + "{" + strings.Join(parts, ",") + "}"
+}
+
+// recordAttributes returns a record's attributes as plain Go values.
+func recordAttributes(lr plog.LogRecord) map[string]any { return lr.Attributes().AsRaw() }
+
+// newInProcess is a receiver with its state open and pipelines that accept
+// everything, without a listener: for handler-level tests, the fuzz target
+// and the benchmarks.
+func newInProcess(t testing.TB, cfg *Config) *detectifyReceiver {
+	t.Helper()
+	r, err := newDetectifyReceiver(cfg, receiverSettingsForTest(t))
+	require.NoError(t, err)
+	r.setConsumers(func(c *consumers) { c.logs, c.metrics = consumertest.NewNop(), consumertest.NewNop() })
+	r.run, r.cancelRun = context.WithCancel(context.Background())
+	require.NoError(t, r.openState(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() {
+		r.cancelRun()
+		require.NoError(t, r.state.Close(context.Background()))
+	})
+	return r
 }

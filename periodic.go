@@ -2,6 +2,8 @@ package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -9,47 +11,109 @@ import (
 	"go.uber.org/zap"
 )
 
-// tickEvery runs the periodic work until stop is closed: every series is
-// sent again, so exporters that expire idle series keep domains that are
-// quiet, and the state is saved, so a crash loses one interval at most.
-func (r *detectifyReceiver) tickEvery(interval time.Duration, stop <-chan struct{}) {
-	if r.restored {
+// runPeriodic does the receiver's own work until ctx ends: every
+// metrics_flush_interval the series webhooks changed are emitted (the
+// changes of many webhooks in one payload); every metrics_interval all
+// series are, so exporters that expire idle series keep quiet domains, and
+// stalled scans are reported.
+func (r *detectifyReceiver) runPeriodic(ctx context.Context) {
+	if r.state.Restored() {
 		// Restored series would otherwise vanish from exporters until the
-		// first tick, or until their domain's next event.
-		r.emitAllMetrics()
+		// first interval.
+		r.emitMetrics(ctx, true)
 	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	flush := time.NewTicker(r.cfg.MetricsFlushInterval)
+	defer flush.Stop()
+	interval := time.NewTicker(r.cfg.MetricsInterval)
+	defer interval.Stop()
 	for {
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
-		case <-ticker.C:
-			r.emitAllMetrics()
-			if err := r.saveState(context.Background()); err != nil {
-				r.settings.Logger.Warn("Could not save the Detectify receiver state", zap.Error(err))
-			}
+		case <-flush.C:
+			r.emitMetrics(ctx, false)
+		case <-interval.C:
+			r.everyInterval(ctx)
 		}
 	}
 }
 
-func (r *detectifyReceiver) emitAllMetrics() {
-	if r.metricsConsumer == nil {
+func (r *detectifyReceiver) everyInterval(ctx context.Context) {
+	now := r.now()
+	r.emitMetrics(ctx, true)
+	r.reportStalledScans(ctx, now)
+	if err := r.state.Maintain(ctx, now); err != nil {
+		r.settings.Logger.Warn("Could not forget idle Detectify domains", zap.Error(err))
+	}
+	r.recordStateTelemetry(ctx)
+	r.state.Checkpoint()
+}
+
+// emitMetrics sends the series that changed since the last emission, or
+// all of them. A failure needs no retry of its own: counters and gauges
+// are cumulative state, so the next emission carries the same values; the
+// changed domains are kept for the next flush.
+func (r *detectifyReceiver) emitMetrics(ctx context.Context, all bool) {
+	if r.consumers.Load().metrics == nil {
 		return
 	}
-	if md := r.metrics.snapshotAll(r.now()); md.DataPointCount() > 0 {
-		// A failure needs no retry: the next interval carries the same counts.
-		_ = r.consumeMetrics(context.Background(), md)
+	domains, err := r.state.Metrics(ctx, all)
+	if err != nil {
+		r.settings.Logger.Warn("Could not read the Detectify metrics state", zap.Error(err))
+		return
+	}
+	if len(domains) == 0 {
+		return
+	}
+	md := r.metrics.render(domains, r.now())
+	if err := r.consumeMetrics(ctx, md); err != nil && !all && !consumererror.IsPermanent(err) {
+		r.state.Changed(slices.Collect(maps.Keys(domains)))
 	}
 }
 
 func (r *detectifyReceiver) consumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	next := r.consumers.Load().metrics
+	if next == nil || md.DataPointCount() == 0 {
+		return nil
+	}
 	ctx = r.obsrecv.StartMetricsOp(ctx)
-	err := r.metricsConsumer.ConsumeMetrics(ctx, md)
+	err := next.ConsumeMetrics(ctx, md)
 	r.obsrecv.EndMetricsOp(ctx, dataFormat, md.DataPointCount(), err)
 	if err != nil {
-		r.settings.Logger.Warn("Metrics pipeline refused Detectify metrics", zap.Error(err),
-			zap.Bool("retryable", !consumererror.IsPermanent(err)))
+		r.settings.Logger.Warn("Metrics pipeline refused Detectify metrics; the next emission carries them", zap.Error(err))
 	}
 	return err
+}
+
+// reportStalledScans emits one record per scan open for longer than
+// stale_scan_after. Records the logs pipeline refuses for now are reported
+// again at the next interval.
+func (r *detectifyReceiver) reportStalledScans(ctx context.Context, now time.Time) {
+	stalled, err := r.state.Sweep(ctx, now)
+	if err != nil {
+		r.settings.Logger.Warn("Could not look for stalled Detectify scans", zap.Error(err))
+		return
+	}
+	if len(stalled) == 0 {
+		return
+	}
+	err = r.consumeLogs(ctx, r.translator.stalledLogs(stalled, now))
+	if err != nil && !consumererror.IsPermanent(err) {
+		if err := r.state.Unstall(ctx, stalled, now); err != nil {
+			r.settings.Logger.Warn("Could not keep stalled Detectify scans for a retry", zap.Error(err))
+		}
+	}
+}
+
+// recordStateTelemetry counts what the state's bounds turned away.
+func (r *detectifyReceiver) recordStateTelemetry(ctx context.Context) {
+	t := r.state.TakeTelemetry()
+	if t.EvictedScans > 0 {
+		r.telemetry.ReceiverDetectifyScansEvicted.Add(ctx, t.EvictedScans)
+	}
+	if t.OverflowedEvents > 0 {
+		r.telemetry.ReceiverDetectifyDomainsOverflowed.Add(ctx, t.OverflowedEvents)
+		r.settings.Logger.Warn("max_domains reached: webhooks of new domains are counted under detectify.domain=_other",
+			zap.Int("max_domains", r.cfg.MaxDomains), zap.Int64("webhooks", t.OverflowedEvents))
+	}
 }

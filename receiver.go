@@ -3,55 +3,73 @@ package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
+	"github.com/detectify-otel/detectifyreceiver/internal/state"
 )
 
 // minSecretLength is the shortest secret accepted without a warning.
 const minSecretLength = 16
 
+// consumers are the pipelines a receiver feeds; replaced whole, so that a
+// pipeline joining a receiver that already serves is seen by every request
+// without a lock.
+type consumers struct {
+	logs    consumer.Logs
+	metrics consumer.Metrics
+}
+
 // detectifyReceiver serves one listener for the logs and the metrics
-// receiver created from the same Config.
+// pipeline created from the same Config. It can be started again after a
+// shutdown (see shared.go).
 type detectifyReceiver struct {
-	cfg       *Config
-	settings  receiver.Settings
-	obsrecv   *receiverhelper.ObsReport
-	telemetry *metadata.TelemetryBuilder
-	outcomes  outcomeCounter
-
-	logsConsumer    consumer.Logs
-	metricsConsumer consumer.Metrics
-
+	cfg        *Config
+	settings   receiver.Settings
+	obsrecv    *receiverhelper.ObsReport
+	telemetry  *metadata.TelemetryBuilder
+	outcomes   outcomeCounter
 	verifier   *signatureVerifier // nil when unsigned webhooks are allowed
-	translator *logTranslator
-	deliveries *deliveries
-	metrics    *metricState // created at Start: its start time is the receiver's
-	store      *stateStore  // nil without a storage extension
-	restored   bool         // the state came from the storage extension
+	translator *recordTranslator
 	now        func() time.Time
+	consumers  atomic.Pointer[consumers]
 
-	server       *http.Server
-	endpoint     string // the address actually listened on, e.g. with port 0
-	serving      sync.WaitGroup
-	stopPeriodic chan struct{}
-	stopOnce     sync.Once
+	// Made by each start.
+	state    *state.State
+	metrics  *metricsRenderer
+	server   *http.Server
+	endpoint string // the address actually listened on, e.g. with port 0
+	// run is cancelled by Shutdown: everything the receiver starts itself
+	// (periodic emission, state writes) and every request runs under it.
+	run       context.Context
+	cancelRun context.CancelFunc
+	serving   sync.WaitGroup
+	periodic  sync.WaitGroup
+	inFlight  atomic.Int64
+	// reportFatal reports a serve error to every started pipeline's host.
+	reportFatal func(error)
 }
 
 func newDetectifyReceiver(cfg *Config, set receiver.Settings) (*detectifyReceiver, error) {
+	transport := "http"
+	if cfg.TLS.HasValue() {
+		transport = "https"
+	}
 	obsrecv, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID:             set.ID,
-		Transport:              "http",
+		Transport:              transport,
 		ReceiverCreateSettings: set,
 	})
 	if err != nil {
@@ -67,32 +85,47 @@ func newDetectifyReceiver(cfg *Config, set receiver.Settings) (*detectifyReceive
 		obsrecv:    obsrecv,
 		telemetry:  telemetry,
 		outcomes:   newOutcomeCounter(telemetry),
-		translator: newLogTranslator(set, cfg.logsBuilderConfig()),
-		deliveries: newDeliveries(cfg.DedupWindow, cfg.DedupMaxEntries),
+		translator: newRecordTranslator(set, cfg),
 		now:        time.Now,
 	}
+	r.consumers.Store(&consumers{})
 	if secrets := cfg.secrets(); len(secrets) > 0 {
 		r.verifier = newSignatureVerifier(secrets)
 	}
 	return r, nil
 }
 
-// Start opens the listener before returning, so a port already in use
-// fails the collector's start instead of a background goroutine.
-func (r *detectifyReceiver) Start(ctx context.Context, host component.Host) error {
+// setConsumers changes the pipelines fed, with a copy.
+func (r *detectifyReceiver) setConsumers(change func(*consumers)) {
+	c := *r.consumers.Load()
+	change(&c)
+	r.consumers.Store(&c)
+}
+
+// start opens the state and the listener before returning, so that a port
+// in use or an unreachable storage fails the collector's start instead of a
+// background goroutine.
+func (r *detectifyReceiver) start(ctx context.Context, host component.Host, reportFatal func(error)) error {
 	r.warnAboutSecrets()
-	if err := r.restoreState(ctx, host); err != nil {
+	r.run, r.cancelRun = context.WithCancel(context.Background())
+	r.reportFatal = reportFatal
+	if err := r.openState(ctx, host); err != nil {
+		r.cancelRun()
 		return err
 	}
-
 	listener, err := r.cfg.ToListener(ctx)
 	if err != nil {
-		return err
+		r.cancelRun()
+		return errors.Join(err, r.state.Close(ctx))
 	}
 	r.server, err = r.cfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.routes())
 	if err != nil {
-		return errors.Join(err, listener.Close())
+		r.cancelRun()
+		return errors.Join(err, listener.Close(), r.state.Close(ctx))
 	}
+	// Requests run under the receiver's context: a pipeline that blocks
+	// them is cancelled when Shutdown gives up waiting.
+	r.server.BaseContext = func(net.Listener) context.Context { return r.run }
 	r.endpoint = listener.Addr().String()
 	r.settings.Logger.Info("Detectify webhook receiver listening",
 		zap.String("endpoint", r.endpoint), zap.String("path", r.cfg.Path))
@@ -100,88 +133,86 @@ func (r *detectifyReceiver) Start(ctx context.Context, host component.Host) erro
 	r.serving.Add(1)
 	go func() {
 		defer r.serving.Done()
-		r.serve(listener, host)
+		if err := r.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.reportFatal(err)
+		}
 	}()
-	if r.metricsConsumer != nil || r.store != nil {
-		r.stopPeriodic = make(chan struct{})
-		r.serving.Add(1)
-		go func() {
-			defer r.serving.Done()
-			r.tickEvery(r.cfg.MetricsInterval, r.stopPeriodic)
-		}()
-	}
+	r.periodic.Add(1)
+	go func() {
+		defer r.periodic.Done()
+		r.runPeriodic(r.run)
+	}()
 	return nil
 }
 
-// restoreState creates the metric state, continuing the saved one when a
-// storage extension holds it: same start time, same counts, same dedup
-// memory. An unusable saved state is reported and replaced.
-func (r *detectifyReceiver) restoreState(ctx context.Context, host component.Host) error {
-	store, err := openStateStore(ctx, host, r.cfg.StorageID, r.settings.ID)
-	if err != nil {
-		return err
-	}
-	r.store = store
-	start := r.now()
-	var saved *persistedState
-	if store != nil {
-		if saved, err = store.load(ctx); err != nil {
-			r.settings.Logger.Warn("Starting with fresh counts: the saved state cannot be used", zap.Error(err))
+// openState creates the state, continuing the saved one when a storage
+// extension holds it: same start time, same counts, scans and dedup memory.
+func (r *detectifyReceiver) openState(ctx context.Context, host component.Host) error {
+	r.state = state.NewMemory(r.cfg.stateConfig(), r.now())
+	if r.cfg.StorageID != nil {
+		client, err := storageClient(ctx, host, *r.cfg.StorageID, r.settings.ID)
+		if err != nil {
+			return err
+		}
+		restored, err := r.state.Persist(r.run, client, r.now())
+		switch {
+		case err != nil && !restored && errors.Is(err, state.ErrUnavailable):
+			return errors.Join(fmt.Errorf("storage: %w", err), client.Close(ctx))
+		case err != nil:
+			r.settings.Logger.Warn("Starting with a fresh state: the saved one cannot be used", zap.Error(err))
+		case restored:
+			r.settings.Logger.Info("Restored the Detectify receiver's state", zap.Time("start_time", r.state.Start()))
 		}
 	}
-	if saved != nil {
-		start = saved.StartTime
-	}
-	r.metrics = newMetricState(r.settings, r.cfg.metricsBuilderConfig(), start)
-	if saved != nil {
-		r.restored = true
-		r.metrics.restore(saved.Domains)
-		r.deliveries.restore(saved.Deliveries, r.now())
-		r.settings.Logger.Info("Restored Detectify receiver state",
-			zap.Int("domains", len(saved.Domains)), zap.Int("deliveries", len(saved.Deliveries)))
-	}
+	r.metrics = newMetricsRenderer(r.settings, r.cfg, r.state.Start())
 	return nil
 }
 
-// saveState writes the counts and the dedup memory to the storage
-// extension, if there is one.
-func (r *detectifyReceiver) saveState(ctx context.Context) error {
-	if r.store == nil {
+// shutdown lets in-flight requests finish until ctx ends, then stops what
+// the receiver runs and saves the state. It returns by ctx's deadline, with
+// an error that says what was still running.
+func (r *detectifyReceiver) shutdown(ctx context.Context) error {
+	if r.server == nil {
 		return nil
 	}
-	return r.store.save(ctx, &persistedState{
-		StartTime:  r.metrics.start,
-		Domains:    r.metrics.export(),
-		Deliveries: r.deliveries.export(),
-	})
+	var errs []error
+	if err := r.server.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("%d webhooks still in flight: %w", r.inFlight.Load(), err))
+	}
+	r.cancelRun()
+	var running []string
+	if !waitUntil(ctx, &r.serving) {
+		running = append(running, "the HTTP server")
+	}
+	if !waitUntil(ctx, &r.periodic) {
+		running = append(running, "the periodic metrics emission")
+	}
+	if len(running) > 0 {
+		errs = append(errs, fmt.Errorf("shutdown deadline passed with %s still running", strings.Join(running, " and ")))
+	} else {
+		// The changes of the last moments, before the exporters stop.
+		r.emitMetrics(ctx, false)
+	}
+	if err := r.state.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	r.server = nil
+	return errors.Join(errs...)
 }
 
-func (r *detectifyReceiver) serve(listener net.Listener, host component.Host) {
-	if err := r.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+// waitUntil waits for wg until ctx ends, reporting whether it finished.
+func waitUntil(ctx context.Context, wg *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
 	}
-}
-
-// Shutdown lets in-flight requests finish (until ctx ends), then waits for
-// every goroutine the receiver started.
-func (r *detectifyReceiver) Shutdown(ctx context.Context) error {
-	var err error
-	if r.server != nil {
-		err = r.server.Shutdown(ctx)
-	}
-	r.stopOnce.Do(func() {
-		if r.stopPeriodic != nil {
-			close(r.stopPeriodic)
-		}
-	})
-	r.serving.Wait()
-	if r.store != nil {
-		// Saved after the server stopped, so every answered request is in it.
-		err = errors.Join(err, r.saveState(ctx), r.store.close(ctx))
-		r.store = nil
-	}
-	r.telemetry.Shutdown()
-	return err
 }
 
 func (r *detectifyReceiver) warnAboutSecrets() {

@@ -45,11 +45,10 @@ func newSignatureVerifier(secrets [][]byte) *signatureVerifier {
 // verify returns nil when one of the secrets signed body. values are all
 // the header's values: several are refused, as they could disagree.
 func (v *signatureVerifier) verify(values []string, body []byte) error {
-	switch len(values) {
-	case 0:
+	switch {
+	case len(values) == 0 || len(values) == 1 && values[0] == "":
 		return errSignatureMissing
-	case 1:
-	default:
+	case len(values) > 1:
 		return errSignatureAmbiguous
 	}
 	got, ok := decodeSignature(values[0])

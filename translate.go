@@ -1,85 +1,72 @@
 package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/detectify-otel/detectifyreceiver/internal/message"
 	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
+	"github.com/detectify-otel/detectifyreceiver/internal/state"
 )
 
 const serviceName = "detectify"
 
-// Event names and attribute keys of the log records, as declared in
-// metadata.yaml (TestLogRecordsMatchMetadata holds the two together). They
-// are an API: users' queries and alert rules depend on them.
+// Event names of the log records, as declared in metadata.yaml. They are
+// an API: users' queries and alert rules depend on them.
 const (
 	eventNameScanStarted  = "detectify.scan.started"
 	eventNameScanFinished = "detectify.scan.finished"
+	eventNameScanStalled  = "detectify.scan.stalled"
 	eventNameFinding      = "detectify.finding"
+	eventNameAssetChanged = "detectify.asset.changed"
 	eventNameOther        = "detectify.event"
-
-	attrEventType     = "detectify.event.type"
-	attrDomain        = "detectify.domain"
-	attrReportURL     = "detectify.report.url"
-	attrFindingURL    = "detectify.finding.url"
-	attrFindingTitle  = "detectify.finding.title"
-	attrFindingLevel  = "detectify.finding.severity"
-	attrCVSSScore     = "detectify.finding.cvss_score"
-	attrFindingTags   = "detectify.finding.tags"
-	attrScanID        = "detectify.scan.id"
-	attrFindingID     = "detectify.finding.id"
-	attrScanState     = "detectify.scan.state"
-	attrScanCritical  = "detectify.scan.findings.critical"
-	attrScanMedium    = "detectify.scan.findings.medium"
-	attrScanNotice    = "detectify.scan.findings.notice"
-	attrInvalidFields = "detectify.payload.invalid_fields"
-	attrServiceName   = "service.name"
+	attrServiceName       = "service.name"
 )
 
-// logTranslator turns one webhook into one log record. It writes pdata
-// directly instead of through the generated LogsBuilder: the builder's
-// option closures and resource copies tripled the allocations of a request.
-type logTranslator struct {
+// recordTranslator builds the log records. It writes pdata directly: a
+// record carries the webhook as its body, a severity and attributes that
+// metadata.yaml cannot declare one by one (the current format's subject
+// fields), none of which the generated LogsBuilder sets.
+type recordTranslator struct {
 	events       metadata.EventsConfig
 	serviceName  bool // resource attribute service.name enabled
 	scopeVersion string
 }
 
-func newLogTranslator(set receiver.Settings, cfg metadata.LogsBuilderConfig) *logTranslator {
-	return &logTranslator{
+func newRecordTranslator(set receiver.Settings, cfg *Config) *recordTranslator {
+	return &recordTranslator{
 		events:       cfg.Events,
 		serviceName:  cfg.ResourceAttributes.ServiceName.Enabled,
 		scopeVersion: set.BuildInfo.Version,
 	}
 }
 
-// eventName names e's record; enabled is false when the user switched that
-// event off.
-func (t *logTranslator) eventName(kind eventKind) (name string, enabled bool) {
+// eventName names the record of a kind of message; enabled is false when
+// the user switched that event off.
+func (t *recordTranslator) eventName(kind message.Kind) (name string, enabled bool) {
 	switch kind {
-	case eventFinding:
+	case message.KindFinding:
 		return eventNameFinding, t.events.DetectifyFinding.Enabled
-	case eventScanStarted:
+	case message.KindScanStarted:
 		return eventNameScanStarted, t.events.DetectifyScanStarted.Enabled
-	case eventScanFinished:
+	case message.KindScanFinished:
 		return eventNameScanFinished, t.events.DetectifyScanFinished.Enabled
+	case message.KindAssetChanged:
+		return eventNameAssetChanged, t.events.DetectifyAssetChanged.Enabled
 	default:
 		return eventNameOther, t.events.DetectifyEvent.Enabled
 	}
 }
 
-// toLogs builds the record for e, or empty logs when its event is disabled.
-// body is the raw payload, kept verbatim as the record's body so fields
-// this receiver does not know survive.
-func (t *logTranslator) toLogs(e event, body string, received time.Time) plog.Logs {
+// newLogs returns logs with the receiver's resource and scope, and the
+// scope's record list.
+func (t *recordTranslator) newLogs() (plog.Logs, plog.LogRecordSlice) {
 	ld := plog.NewLogs()
-	name, enabled := t.eventName(e.kind)
-	if !enabled {
-		return ld
-	}
 	rl := ld.ResourceLogs().AppendEmpty()
 	if t.serviceName {
 		rl.Resource().Attributes().PutStr(attrServiceName, serviceName)
@@ -87,86 +74,170 @@ func (t *logTranslator) toLogs(e event, body string, received time.Time) plog.Lo
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	sl.Scope().SetVersion(t.scopeVersion)
+	return ld, sl.LogRecords()
+}
 
-	lr := sl.LogRecords().AppendEmpty()
-	ts := pcommon.NewTimestampFromTime(received)
+// webhookLogs builds the record of one webhook, or empty logs when its
+// event is switched off. body is the payload exactly as received: fields
+// this receiver does not know survive in it.
+func (t *recordTranslator) webhookLogs(e *message.Event, insight state.Insight, body string, received time.Time) plog.Logs {
+	name, enabled := t.eventName(e.Kind)
+	if !enabled {
+		return plog.NewLogs()
+	}
+	ld, records := t.newLogs()
+	lr := records.AppendEmpty()
 	lr.SetEventName(name)
-	lr.SetTimestamp(ts)
-	lr.SetObservedTimestamp(ts)
-	number, text := e.logSeverity()
-	lr.SetSeverityNumber(number)
-	lr.SetSeverityText(text)
+	observed := pcommon.NewTimestampFromTime(received)
+	lr.SetObservedTimestamp(observed)
+	if e.Timestamp.IsZero() {
+		lr.SetTimestamp(observed)
+	} else {
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Timestamp))
+	}
+	sev := severityOf(e)
+	lr.SetSeverityNumber(sev.number)
+	lr.SetSeverityText(sev.text)
 	lr.Body().SetStr(body)
-	e.putAttributes(lr.Attributes())
+
+	attrs := lr.Attributes()
+	attrs.EnsureCapacity(len(e.Attributes) + 8)
+	for _, a := range e.Attributes {
+		putValue(attrs, a.Key, a.Value)
+	}
+	putInsight(attrs, insight)
+	if len(e.InvalidFields) > 0 {
+		putValue(attrs, message.AttrInvalidFields, e.InvalidFields)
+	}
+	if e.DroppedFields > 0 {
+		attrs.PutInt(message.AttrDroppedFields, int64(e.DroppedFields))
+	}
 	return ld
 }
 
-// putAttributes sets an attribute for every field the payload carried with
-// its documented type.
-func (e event) putAttributes(attrs pcommon.Map) {
-	attrs.EnsureCapacity(16)
-	putStr(attrs, attrEventType, e.eventType)
-	putStr(attrs, attrDomain, e.domain)
-	putStr(attrs, attrReportURL, e.reportURL)
-	putStr(attrs, attrFindingURL, e.findingURL)
-	putStr(attrs, attrFindingTitle, e.title)
-	if e.findingLevel != "" {
-		attrs.PutStr(attrFindingLevel, e.findingLevel)
+// stalledLogs builds one record per stalled scan, or empty logs when the
+// event is switched off.
+func (t *recordTranslator) stalledLogs(stalled []state.Stalled, now time.Time) plog.Logs {
+	if !t.events.DetectifyScanStalled.Enabled || len(stalled) == 0 {
+		return plog.NewLogs()
 	}
-	if e.cvssScore.ok {
-		attrs.PutDouble(attrCVSSScore, e.cvssScore.value)
+	ld, records := t.newLogs()
+	ts := pcommon.NewTimestampFromTime(now)
+	for _, st := range stalled {
+		lr := records.AppendEmpty()
+		lr.SetEventName(eventNameScanStalled)
+		lr.SetTimestamp(ts)
+		lr.SetObservedTimestamp(ts)
+		lr.SetSeverityNumber(stalledSeverity.number)
+		lr.SetSeverityText(stalledSeverity.text)
+		scan := "a scan"
+		if st.ScanID != "" {
+			scan = "scan " + st.ScanID
+		}
+		lr.Body().SetStr(fmt.Sprintf("Detectify %s of %s has been open for %s without finishing", scan, st.Domain, st.OpenFor.Round(time.Second)))
+		attrs := lr.Attributes()
+		attrs.PutStr(message.AttrDomain, st.Domain)
+		if st.ScanID != "" {
+			attrs.PutStr(message.AttrScanID, st.ScanID)
+		}
+		attrs.PutDouble(message.AttrScanDuration, st.OpenFor.Seconds())
 	}
-	putStrings(attrs, attrFindingTags, e.tags.value, e.tags.ok)
-	if scanID, findingID := e.ids(); scanID != "" {
-		attrs.PutStr(attrScanID, scanID)
-		if findingID != "" {
-			attrs.PutStr(attrFindingID, findingID)
+	return ld
+}
+
+// putInsight sets what the receiver saw of the scan.
+func putInsight(attrs pcommon.Map, in state.Insight) {
+	if in.Delivered != nil {
+		attrs.PutInt(message.AttrScanDelivered, *in.Delivered)
+	}
+	if in.Undelivered != nil {
+		attrs.PutInt(message.AttrScanUndelivered, *in.Undelivered)
+	}
+	if in.Partial {
+		attrs.PutBool(message.AttrScanPartial, true)
+	}
+	if len(in.LimitReached) > 0 {
+		putValue(attrs, message.AttrScanLimitReached, in.LimitReached)
+	}
+	if len(in.LimitedTitles) > 0 {
+		putValue(attrs, message.AttrScanLimitedTitles, in.LimitedTitles)
+	}
+	if in.Duration != nil {
+		attrs.PutDouble(message.AttrScanDuration, *in.Duration)
+	}
+}
+
+// putValue sets an attribute of one of the types message.Attribute holds.
+func putValue(attrs pcommon.Map, key string, value any) {
+	switch v := value.(type) {
+	case string:
+		attrs.PutStr(key, v)
+	case int64:
+		attrs.PutInt(key, v)
+	case float64:
+		attrs.PutDouble(key, v)
+	case bool:
+		attrs.PutBool(key, v)
+	case []string:
+		slice := attrs.PutEmptySlice(key)
+		slice.EnsureCapacity(len(v))
+		for _, s := range v {
+			slice.AppendEmpty().SetStr(s)
+		}
+	case []any:
+		slice := attrs.PutEmptySlice(key)
+		slice.EnsureCapacity(len(v))
+		for _, item := range v {
+			putSliceItem(slice.AppendEmpty(), item)
 		}
 	}
-	if e.scanState != "" {
-		attrs.PutStr(attrScanState, e.scanState)
-	}
-	putInt(attrs, attrScanCritical, e.critical)
-	putInt(attrs, attrScanMedium, e.medium)
-	putInt(attrs, attrScanNotice, e.notice)
-	putStrings(attrs, attrInvalidFields, e.invalidFields, len(e.invalidFields) > 0)
 }
 
-func putStr(attrs pcommon.Map, key string, field optional[string]) {
-	if field.ok {
-		attrs.PutStr(key, field.value)
-	}
-}
-
-func putInt(attrs pcommon.Map, key string, field optional[int64]) {
-	if field.ok {
-		attrs.PutInt(key, field.value)
+func putSliceItem(dst pcommon.Value, item any) {
+	switch v := item.(type) {
+	case string:
+		dst.SetStr(v)
+	case int64:
+		dst.SetInt(v)
+	case float64:
+		dst.SetDouble(v)
+	case bool:
+		dst.SetBool(v)
 	}
 }
 
-func putStrings(attrs pcommon.Map, key string, values []string, present bool) {
-	if !present {
-		return
-	}
-	slice := attrs.PutEmptySlice(key)
-	slice.EnsureCapacity(len(values))
-	for _, v := range values {
-		slice.AppendEmpty().SetStr(v)
-	}
+// severity is a record's SeverityNumber and SeverityText.
+type severity struct {
+	number plog.SeverityNumber
+	text   string
 }
 
-// ids returns the scan and finding ids, preferring the finding URL, which
-// names both.
-func (e event) ids() (scanID, findingID string) {
-	if e.findingURL.ok {
-		if scan, finding, ok := reportIDs(e.findingURL.value); ok {
-			return scan, finding
-		}
+// Detectify's five levels stay apart by number: critical above high, high
+// an error, medium a warning, low and information at INFO and below. The
+// texts are the words Datadog's status remapper, Loki's detected_level and
+// Splunk searches understand (lower case: Loki 3.5 and 3.6 keep the text as
+// sent), so every backend shows critical, error, warn and info.
+var (
+	levelSeverities = map[string]severity{
+		"critical":      {plog.SeverityNumberFatal, "critical"},
+		"high":          {plog.SeverityNumberError, "error"},
+		"medium":        {plog.SeverityNumberWarn, "warn"},
+		"low":           {plog.SeverityNumberInfo2, "info"},
+		"information":   {plog.SeverityNumberInfo, "info"},
+		"informational": {plog.SeverityNumberInfo, "info"},
+		"info":          {plog.SeverityNumberInfo, "info"},
 	}
-	if e.reportURL.ok {
-		if scan, _, ok := reportIDs(e.reportURL.value); ok {
-			return scan, ""
-		}
+	// Unknown levels, and every event that is not a finding.
+	defaultSeverity = severity{plog.SeverityNumberInfo, "info"}
+	stalledSeverity = severity{plog.SeverityNumberWarn, "warn"}
+)
+
+func severityOf(e *message.Event) severity {
+	if e.Kind != message.KindFinding {
+		return defaultSeverity
 	}
-	return "", ""
+	if s, ok := levelSeverities[strings.ToLower(e.Level)]; ok {
+		return s
+	}
+	return defaultSeverity
 }

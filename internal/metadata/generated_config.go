@@ -29,9 +29,12 @@ func (ms *MetricConfig) Unmarshal(parser *confmap.Conf) error {
 
 // MetricsConfig provides config for detectify metrics.
 type MetricsConfig struct {
-	DetectifyFindings     MetricConfig `mapstructure:"detectify.findings"`
-	DetectifyScanFindings MetricConfig `mapstructure:"detectify.scan.findings"`
-	DetectifyScans        MetricConfig `mapstructure:"detectify.scans"`
+	DetectifyFindings                MetricConfig `mapstructure:"detectify.findings"`
+	DetectifyScanDuration            MetricConfig `mapstructure:"detectify.scan.duration"`
+	DetectifyScanFindings            MetricConfig `mapstructure:"detectify.scan.findings"`
+	DetectifyScanFindingsUndelivered MetricConfig `mapstructure:"detectify.scan.findings.undelivered"`
+	DetectifyScans                   MetricConfig `mapstructure:"detectify.scans"`
+	DetectifyScansOpen               MetricConfig `mapstructure:"detectify.scans.open"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -39,10 +42,19 @@ func DefaultMetricsConfig() MetricsConfig {
 		DetectifyFindings: MetricConfig{
 			Enabled: true,
 		},
+		DetectifyScanDuration: MetricConfig{
+			Enabled: true,
+		},
 		DetectifyScanFindings: MetricConfig{
 			Enabled: true,
 		},
+		DetectifyScanFindingsUndelivered: MetricConfig{
+			Enabled: true,
+		},
 		DetectifyScans: MetricConfig{
+			Enabled: true,
+		},
+		DetectifyScansOpen: MetricConfig{
 			Enabled: true,
 		},
 	}
@@ -69,14 +81,19 @@ func (ec *EventConfig) Unmarshal(parser *confmap.Conf) error {
 
 // EventsConfig provides config for detectify events.
 type EventsConfig struct {
+	DetectifyAssetChanged EventConfig `mapstructure:"detectify.asset.changed"`
 	DetectifyEvent        EventConfig `mapstructure:"detectify.event"`
 	DetectifyFinding      EventConfig `mapstructure:"detectify.finding"`
 	DetectifyScanFinished EventConfig `mapstructure:"detectify.scan.finished"`
+	DetectifyScanStalled  EventConfig `mapstructure:"detectify.scan.stalled"`
 	DetectifyScanStarted  EventConfig `mapstructure:"detectify.scan.started"`
 }
 
 func DefaultEventsConfig() EventsConfig {
 	return EventsConfig{
+		DetectifyAssetChanged: EventConfig{
+			Enabled: true,
+		},
 		DetectifyEvent: EventConfig{
 			Enabled: true,
 		},
@@ -84,6 +101,9 @@ func DefaultEventsConfig() EventsConfig {
 			Enabled: true,
 		},
 		DetectifyScanFinished: EventConfig{
+			Enabled: true,
+		},
+		DetectifyScanStalled: EventConfig{
 			Enabled: true,
 		},
 		DetectifyScanStarted: EventConfig{

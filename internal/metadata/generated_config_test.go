@@ -27,9 +27,12 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "all_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
-					DetectifyFindings:     MetricConfig{Enabled: true},
-					DetectifyScanFindings: MetricConfig{Enabled: true},
-					DetectifyScans:        MetricConfig{Enabled: true},
+					DetectifyFindings:                MetricConfig{Enabled: true},
+					DetectifyScanDuration:            MetricConfig{Enabled: true},
+					DetectifyScanFindings:            MetricConfig{Enabled: true},
+					DetectifyScanFindingsUndelivered: MetricConfig{Enabled: true},
+					DetectifyScans:                   MetricConfig{Enabled: true},
+					DetectifyScansOpen:               MetricConfig{Enabled: true},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					ServiceName: ResourceAttributeConfig{Enabled: true},
@@ -40,9 +43,12 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "none_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
-					DetectifyFindings:     MetricConfig{Enabled: false},
-					DetectifyScanFindings: MetricConfig{Enabled: false},
-					DetectifyScans:        MetricConfig{Enabled: false},
+					DetectifyFindings:                MetricConfig{Enabled: false},
+					DetectifyScanDuration:            MetricConfig{Enabled: false},
+					DetectifyScanFindings:            MetricConfig{Enabled: false},
+					DetectifyScanFindingsUndelivered: MetricConfig{Enabled: false},
+					DetectifyScans:                   MetricConfig{Enabled: false},
+					DetectifyScansOpen:               MetricConfig{Enabled: false},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					ServiceName: ResourceAttributeConfig{Enabled: false},

@@ -46,9 +46,27 @@ func WithDetectifyFindingIDEventAttribute(detectifyFindingIDAttributeValue strin
 	})
 }
 
+func WithDetectifyFindingLocationEventAttribute(detectifyFindingLocationAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("detectify.finding.location", detectifyFindingLocationAttributeValue)
+	})
+}
+
+func WithDetectifyFindingParameterEventAttribute(detectifyFindingParameterAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("detectify.finding.parameter", detectifyFindingParameterAttributeValue)
+	})
+}
+
 func WithDetectifyFindingSeverityEventAttribute(detectifyFindingSeverityAttributeValue string) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutStr("detectify.finding.severity", detectifyFindingSeverityAttributeValue)
+	})
+}
+
+func WithDetectifyFindingStatusEventAttribute(detectifyFindingStatusAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("detectify.finding.status", detectifyFindingStatusAttributeValue)
 	})
 }
 
@@ -70,6 +88,12 @@ func WithDetectifyFindingURLEventAttribute(detectifyFindingURLAttributeValue str
 	})
 }
 
+func WithDetectifyPayloadDroppedFieldsEventAttribute(detectifyPayloadDroppedFieldsAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("detectify.payload.dropped_fields", detectifyPayloadDroppedFieldsAttributeValue)
+	})
+}
+
 func WithDetectifyPayloadInvalidFieldsEventAttribute(detectifyPayloadInvalidFieldsAttributeValue []any) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutEmptySlice("detectify.payload.invalid_fields").FromRaw(detectifyPayloadInvalidFieldsAttributeValue)
@@ -82,9 +106,39 @@ func WithDetectifyReportURLEventAttribute(detectifyReportURLAttributeValue strin
 	})
 }
 
+func WithDetectifyScanDurationEventAttribute(detectifyScanDurationAttributeValue float64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutDouble("detectify.scan.duration", detectifyScanDurationAttributeValue)
+	})
+}
+
 func WithDetectifyScanFindingsCriticalEventAttribute(detectifyScanFindingsCriticalAttributeValue int64) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutInt("detectify.scan.findings.critical", detectifyScanFindingsCriticalAttributeValue)
+	})
+}
+
+func WithDetectifyScanFindingsDeliveredEventAttribute(detectifyScanFindingsDeliveredAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("detectify.scan.findings.delivered", detectifyScanFindingsDeliveredAttributeValue)
+	})
+}
+
+func WithDetectifyScanFindingsHighEventAttribute(detectifyScanFindingsHighAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("detectify.scan.findings.high", detectifyScanFindingsHighAttributeValue)
+	})
+}
+
+func WithDetectifyScanFindingsInformationEventAttribute(detectifyScanFindingsInformationAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("detectify.scan.findings.information", detectifyScanFindingsInformationAttributeValue)
+	})
+}
+
+func WithDetectifyScanFindingsLowEventAttribute(detectifyScanFindingsLowAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("detectify.scan.findings.low", detectifyScanFindingsLowAttributeValue)
 	})
 }
 
@@ -100,9 +154,33 @@ func WithDetectifyScanFindingsNoticeEventAttribute(detectifyScanFindingsNoticeAt
 	})
 }
 
+func WithDetectifyScanFindingsUndeliveredEventAttribute(detectifyScanFindingsUndeliveredAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("detectify.scan.findings.undelivered", detectifyScanFindingsUndeliveredAttributeValue)
+	})
+}
+
 func WithDetectifyScanIDEventAttribute(detectifyScanIDAttributeValue string) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutStr("detectify.scan.id", detectifyScanIDAttributeValue)
+	})
+}
+
+func WithDetectifyScanLimitReachedEventAttribute(detectifyScanLimitReachedAttributeValue []any) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutEmptySlice("detectify.scan.limit_reached").FromRaw(detectifyScanLimitReachedAttributeValue)
+	})
+}
+
+func WithDetectifyScanLimitedTitlesEventAttribute(detectifyScanLimitedTitlesAttributeValue []any) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutEmptySlice("detectify.scan.limited_titles").FromRaw(detectifyScanLimitedTitlesAttributeValue)
+	})
+}
+
+func WithDetectifyScanPartialEventAttribute(detectifyScanPartialAttributeValue bool) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutBool("detectify.scan.partial", detectifyScanPartialAttributeValue)
 	})
 }
 
@@ -110,6 +188,44 @@ func WithDetectifyScanStateEventAttribute(detectifyScanStateAttributeValue strin
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutStr("detectify.scan.state", detectifyScanStateAttributeValue)
 	})
+}
+
+type eventDetectifyAssetChanged struct {
+	data   plog.LogRecordSlice // data buffer for generated log records.
+	config EventConfig         // event config provided by user.
+}
+
+func (e *eventDetectifyAssetChanged) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
+	if !e.config.Enabled {
+		return
+	}
+	dp := e.data.AppendEmpty()
+	dp.SetEventName("detectify.asset.changed")
+	dp.SetTimestamp(timestamp)
+
+	if span := trace.SpanContextFromContext(ctx); span.IsValid() {
+		dp.SetTraceID(pcommon.TraceID(span.TraceID()))
+		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
+	}
+
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// emit appends recorded event data to a events slice and prepares it for recording another set of log records.
+func (e *eventDetectifyAssetChanged) emit(lrs plog.LogRecordSlice) {
+	if e.config.Enabled && e.data.Len() > 0 {
+		e.data.MoveAndAppendTo(lrs)
+	}
+}
+
+func newEventDetectifyAssetChanged(cfg EventConfig) eventDetectifyAssetChanged {
+	e := eventDetectifyAssetChanged{config: cfg}
+	if cfg.Enabled {
+		e.data = plog.NewLogRecordSlice()
+	}
+	return e
 }
 
 type eventDetectifyEvent struct {
@@ -226,6 +342,44 @@ func newEventDetectifyScanFinished(cfg EventConfig) eventDetectifyScanFinished {
 	return e
 }
 
+type eventDetectifyScanStalled struct {
+	data   plog.LogRecordSlice // data buffer for generated log records.
+	config EventConfig         // event config provided by user.
+}
+
+func (e *eventDetectifyScanStalled) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
+	if !e.config.Enabled {
+		return
+	}
+	dp := e.data.AppendEmpty()
+	dp.SetEventName("detectify.scan.stalled")
+	dp.SetTimestamp(timestamp)
+
+	if span := trace.SpanContextFromContext(ctx); span.IsValid() {
+		dp.SetTraceID(pcommon.TraceID(span.TraceID()))
+		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
+	}
+
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// emit appends recorded event data to a events slice and prepares it for recording another set of log records.
+func (e *eventDetectifyScanStalled) emit(lrs plog.LogRecordSlice) {
+	if e.config.Enabled && e.data.Len() > 0 {
+		e.data.MoveAndAppendTo(lrs)
+	}
+}
+
+func newEventDetectifyScanStalled(cfg EventConfig) eventDetectifyScanStalled {
+	e := eventDetectifyScanStalled{config: cfg}
+	if cfg.Enabled {
+		e.data = plog.NewLogRecordSlice()
+	}
+	return e
+}
+
 type eventDetectifyScanStarted struct {
 	data   plog.LogRecordSlice // data buffer for generated log records.
 	config EventConfig         // event config provided by user.
@@ -273,9 +427,11 @@ type LogsBuilder struct {
 	buildInfo                      component.BuildInfo // contains version information.
 	resourceAttributeIncludeFilter map[string]filter.Filter
 	resourceAttributeExcludeFilter map[string]filter.Filter
+	eventDetectifyAssetChanged     eventDetectifyAssetChanged
 	eventDetectifyEvent            eventDetectifyEvent
 	eventDetectifyFinding          eventDetectifyFinding
 	eventDetectifyScanFinished     eventDetectifyScanFinished
+	eventDetectifyScanStalled      eventDetectifyScanStalled
 	eventDetectifyScanStarted      eventDetectifyScanStarted
 }
 
@@ -290,9 +446,11 @@ func NewLogsBuilder(lbc LogsBuilderConfig, settings receiver.Settings) *LogsBuil
 		logsBuffer:                     plog.NewLogs(),
 		logRecordsBuffer:               plog.NewLogRecordSlice(),
 		buildInfo:                      settings.BuildInfo,
+		eventDetectifyAssetChanged:     newEventDetectifyAssetChanged(lbc.Events.DetectifyAssetChanged),
 		eventDetectifyEvent:            newEventDetectifyEvent(lbc.Events.DetectifyEvent),
 		eventDetectifyFinding:          newEventDetectifyFinding(lbc.Events.DetectifyFinding),
 		eventDetectifyScanFinished:     newEventDetectifyScanFinished(lbc.Events.DetectifyScanFinished),
+		eventDetectifyScanStalled:      newEventDetectifyScanStalled(lbc.Events.DetectifyScanStalled),
 		eventDetectifyScanStarted:      newEventDetectifyScanStarted(lbc.Events.DetectifyScanStarted),
 		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter: make(map[string]filter.Filter),
@@ -346,9 +504,11 @@ func (lb *LogsBuilder) EmitForResource(options ...ResourceLogsOption) {
 	ils := rl.ScopeLogs().AppendEmpty()
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(lb.buildInfo.Version)
+	lb.eventDetectifyAssetChanged.emit(ils.LogRecords())
 	lb.eventDetectifyEvent.emit(ils.LogRecords())
 	lb.eventDetectifyFinding.emit(ils.LogRecords())
 	lb.eventDetectifyScanFinished.emit(ils.LogRecords())
+	lb.eventDetectifyScanStalled.emit(ils.LogRecords())
 	lb.eventDetectifyScanStarted.emit(ils.LogRecords())
 
 	for _, op := range options {
@@ -386,6 +546,11 @@ func (lb *LogsBuilder) Emit(options ...ResourceLogsOption) plog.Logs {
 	return logs
 }
 
+// RecordDetectifyAssetChangedEvent adds a log record of detectify.asset.changed event.
+func (lb *LogsBuilder) RecordDetectifyAssetChangedEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
+	lb.eventDetectifyAssetChanged.recordEvent(ctx, timestamp, options...)
+}
+
 // RecordDetectifyEventEvent adds a log record of detectify.event event.
 func (lb *LogsBuilder) RecordDetectifyEventEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
 	lb.eventDetectifyEvent.recordEvent(ctx, timestamp, options...)
@@ -399,6 +564,11 @@ func (lb *LogsBuilder) RecordDetectifyFindingEvent(ctx context.Context, timestam
 // RecordDetectifyScanFinishedEvent adds a log record of detectify.scan.finished event.
 func (lb *LogsBuilder) RecordDetectifyScanFinishedEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
 	lb.eventDetectifyScanFinished.recordEvent(ctx, timestamp, options...)
+}
+
+// RecordDetectifyScanStalledEvent adds a log record of detectify.scan.stalled event.
+func (lb *LogsBuilder) RecordDetectifyScanStalledEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
+	lb.eventDetectifyScanStalled.recordEvent(ctx, timestamp, options...)
 }
 
 // RecordDetectifyScanStartedEvent adds a log record of detectify.scan.started event.

@@ -18,7 +18,10 @@ type AttributeDetectifyFindingCategory int
 const (
 	_ AttributeDetectifyFindingCategory = iota
 	AttributeDetectifyFindingCategoryCritical
+	AttributeDetectifyFindingCategoryHigh
 	AttributeDetectifyFindingCategoryMedium
+	AttributeDetectifyFindingCategoryLow
+	AttributeDetectifyFindingCategoryInformation
 	AttributeDetectifyFindingCategoryNotice
 )
 
@@ -27,8 +30,14 @@ func (av AttributeDetectifyFindingCategory) String() string {
 	switch av {
 	case AttributeDetectifyFindingCategoryCritical:
 		return "critical"
+	case AttributeDetectifyFindingCategoryHigh:
+		return "high"
 	case AttributeDetectifyFindingCategoryMedium:
 		return "medium"
+	case AttributeDetectifyFindingCategoryLow:
+		return "low"
+	case AttributeDetectifyFindingCategoryInformation:
+		return "information"
 	case AttributeDetectifyFindingCategoryNotice:
 		return "notice"
 	}
@@ -37,27 +46,42 @@ func (av AttributeDetectifyFindingCategory) String() string {
 
 // MapAttributeDetectifyFindingCategory is a helper map of string to AttributeDetectifyFindingCategory attribute value.
 var MapAttributeDetectifyFindingCategory = map[string]AttributeDetectifyFindingCategory{
-	"critical": AttributeDetectifyFindingCategoryCritical,
-	"medium":   AttributeDetectifyFindingCategoryMedium,
-	"notice":   AttributeDetectifyFindingCategoryNotice,
+	"critical":    AttributeDetectifyFindingCategoryCritical,
+	"high":        AttributeDetectifyFindingCategoryHigh,
+	"medium":      AttributeDetectifyFindingCategoryMedium,
+	"low":         AttributeDetectifyFindingCategoryLow,
+	"information": AttributeDetectifyFindingCategoryInformation,
+	"notice":      AttributeDetectifyFindingCategoryNotice,
 }
 
 var MetricsInfo = metricsInfo{
 	DetectifyFindings: metricInfo{
 		Name: "detectify.findings",
 	},
+	DetectifyScanDuration: metricInfo{
+		Name: "detectify.scan.duration",
+	},
 	DetectifyScanFindings: metricInfo{
 		Name: "detectify.scan.findings",
+	},
+	DetectifyScanFindingsUndelivered: metricInfo{
+		Name: "detectify.scan.findings.undelivered",
 	},
 	DetectifyScans: metricInfo{
 		Name: "detectify.scans",
 	},
+	DetectifyScansOpen: metricInfo{
+		Name: "detectify.scans.open",
+	},
 }
 
 type metricsInfo struct {
-	DetectifyFindings     metricInfo
-	DetectifyScanFindings metricInfo
-	DetectifyScans        metricInfo
+	DetectifyFindings                metricInfo
+	DetectifyScanDuration            metricInfo
+	DetectifyScanFindings            metricInfo
+	DetectifyScanFindingsUndelivered metricInfo
+	DetectifyScans                   metricInfo
+	DetectifyScansOpen               metricInfo
 }
 
 type metricInfo struct {
@@ -101,7 +125,7 @@ type metricDetectifyFindings struct {
 // init fills detectify.findings metric with initial data.
 func (m *metricDetectifyFindings) init() {
 	m.data.SetName("detectify.findings")
-	m.data.SetDescription("Findings received, per domain and level. A domain's `high` and `medium` series start at 0 when the domain is first seen, so the first finding shows in rate() and increase().")
+	m.data.SetDescription("Finding messages received (after dedup), per domain and level. A domain's `critical`, `high` and `medium` series start at 0 when the domain is first seen, so the first finding shows in rate() and increase().")
 	m.data.SetUnit("{finding}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -140,6 +164,60 @@ func (m *metricDetectifyFindings) emit(metrics pmetric.MetricSlice) {
 
 func newMetricDetectifyFindings(cfg MetricConfig) metricDetectifyFindings {
 	m := metricDetectifyFindings{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDetectifyScanDuration struct {
+	data     pmetric.Metric // data buffer for generated metric.
+	config   MetricConfig   // metric config provided by user.
+	capacity int            // max observed number of data points added to the metric.
+}
+
+// init fills detectify.scan.duration metric with initial data.
+func (m *metricDetectifyScanDuration) init() {
+	m.data.SetName("detectify.scan.duration")
+	m.data.SetDescription("Seconds from the start to the finish of the domain's last finished scan (absent when its start was not seen).")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+}
+
+func (m *metricDetectifyScanDuration) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDetectifyScanDuration) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDetectifyScanDuration) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDetectifyScanDuration(cfg MetricConfig) metricDetectifyScanDuration {
+	m := metricDetectifyScanDuration{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -203,6 +281,60 @@ func newMetricDetectifyScanFindings(cfg MetricConfig) metricDetectifyScanFinding
 	return m
 }
 
+type metricDetectifyScanFindingsUndelivered struct {
+	data     pmetric.Metric // data buffer for generated metric.
+	config   MetricConfig   // metric config provided by user.
+	capacity int            // max observed number of data points added to the metric.
+}
+
+// init fills detectify.scan.findings.undelivered metric with initial data.
+func (m *metricDetectifyScanFindingsUndelivered) init() {
+	m.data.SetName("detectify.scan.findings.undelivered")
+	m.data.SetDescription("Findings the domain's last finished scan reported that no webhook delivered (Detectify sends at most 100 finding messages per scan and 10 per finding type). Absent when the scan's start was not seen.")
+	m.data.SetUnit("{finding}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+}
+
+func (m *metricDetectifyScanFindingsUndelivered) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDetectifyScanFindingsUndelivered) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDetectifyScanFindingsUndelivered) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDetectifyScanFindingsUndelivered(cfg MetricConfig) metricDetectifyScanFindingsUndelivered {
+	m := metricDetectifyScanFindingsUndelivered{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricDetectifyScans struct {
 	data     pmetric.Metric // data buffer for generated metric.
 	config   MetricConfig   // metric config provided by user.
@@ -212,7 +344,7 @@ type metricDetectifyScans struct {
 // init fills detectify.scans metric with initial data.
 func (m *metricDetectifyScans) init() {
 	m.data.SetName("detectify.scans")
-	m.data.SetDescription("Scan events received, per domain and state (`started`, `finished`).")
+	m.data.SetDescription("Scan events received, per domain and state (`started`, `finished`, ...).")
 	m.data.SetUnit("{scan}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -259,19 +391,76 @@ func newMetricDetectifyScans(cfg MetricConfig) metricDetectifyScans {
 	return m
 }
 
+type metricDetectifyScansOpen struct {
+	data     pmetric.Metric // data buffer for generated metric.
+	config   MetricConfig   // metric config provided by user.
+	capacity int            // max observed number of data points added to the metric.
+}
+
+// init fills detectify.scans.open metric with initial data.
+func (m *metricDetectifyScansOpen) init() {
+	m.data.SetName("detectify.scans.open")
+	m.data.SetDescription("Scans of the domain that started (or sent a message) and have neither finished nor been reported as stalled. 0 once none is open.")
+	m.data.SetUnit("{scan}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+}
+
+func (m *metricDetectifyScansOpen) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDetectifyScansOpen) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDetectifyScansOpen) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDetectifyScansOpen(cfg MetricConfig) metricDetectifyScansOpen {
+	m := metricDetectifyScansOpen{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                         MetricsBuilderConfig // config of the metrics builder.
-	startTime                      pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                int                  // maximum observed number of metrics per resource.
-	metricsBuffer                  pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                      component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter map[string]filter.Filter
-	resourceAttributeExcludeFilter map[string]filter.Filter
-	metricDetectifyFindings        metricDetectifyFindings
-	metricDetectifyScanFindings    metricDetectifyScanFindings
-	metricDetectifyScans           metricDetectifyScans
+	config                                 MetricsBuilderConfig // config of the metrics builder.
+	startTime                              pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                        int                  // maximum observed number of metrics per resource.
+	metricsBuffer                          pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                              component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter         map[string]filter.Filter
+	resourceAttributeExcludeFilter         map[string]filter.Filter
+	metricDetectifyFindings                metricDetectifyFindings
+	metricDetectifyScanDuration            metricDetectifyScanDuration
+	metricDetectifyScanFindings            metricDetectifyScanFindings
+	metricDetectifyScanFindingsUndelivered metricDetectifyScanFindingsUndelivered
+	metricDetectifyScans                   metricDetectifyScans
+	metricDetectifyScansOpen               metricDetectifyScansOpen
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -293,15 +482,18 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                         mbc,
-		startTime:                      pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                  pmetric.NewMetrics(),
-		buildInfo:                      settings.BuildInfo,
-		metricDetectifyFindings:        newMetricDetectifyFindings(mbc.Metrics.DetectifyFindings),
-		metricDetectifyScanFindings:    newMetricDetectifyScanFindings(mbc.Metrics.DetectifyScanFindings),
-		metricDetectifyScans:           newMetricDetectifyScans(mbc.Metrics.DetectifyScans),
-		resourceAttributeIncludeFilter: make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter: make(map[string]filter.Filter),
+		config:                                 mbc,
+		startTime:                              pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                          pmetric.NewMetrics(),
+		buildInfo:                              settings.BuildInfo,
+		metricDetectifyFindings:                newMetricDetectifyFindings(mbc.Metrics.DetectifyFindings),
+		metricDetectifyScanDuration:            newMetricDetectifyScanDuration(mbc.Metrics.DetectifyScanDuration),
+		metricDetectifyScanFindings:            newMetricDetectifyScanFindings(mbc.Metrics.DetectifyScanFindings),
+		metricDetectifyScanFindingsUndelivered: newMetricDetectifyScanFindingsUndelivered(mbc.Metrics.DetectifyScanFindingsUndelivered),
+		metricDetectifyScans:                   newMetricDetectifyScans(mbc.Metrics.DetectifyScans),
+		metricDetectifyScansOpen:               newMetricDetectifyScansOpen(mbc.Metrics.DetectifyScansOpen),
+		resourceAttributeIncludeFilter:         make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:         make(map[string]filter.Filter),
 	}
 	if mbc.ResourceAttributes.ServiceName.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["service.name"] = filter.CreateFilter(mbc.ResourceAttributes.ServiceName.MetricsInclude)
@@ -379,8 +571,11 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricDetectifyFindings.emit(ils.Metrics())
+	mb.metricDetectifyScanDuration.emit(ils.Metrics())
 	mb.metricDetectifyScanFindings.emit(ils.Metrics())
+	mb.metricDetectifyScanFindingsUndelivered.emit(ils.Metrics())
 	mb.metricDetectifyScans.emit(ils.Metrics())
+	mb.metricDetectifyScansOpen.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -417,14 +612,29 @@ func (mb *MetricsBuilder) RecordDetectifyFindingsDataPoint(ts pcommon.Timestamp,
 	mb.metricDetectifyFindings.recordDataPoint(mb.startTime, ts, val, options...)
 }
 
+// RecordDetectifyScanDurationDataPoint adds a data point to detectify.scan.duration metric.
+func (mb *MetricsBuilder) RecordDetectifyScanDurationDataPoint(ts pcommon.Timestamp, val float64, options ...MetricAttributeOption) {
+	mb.metricDetectifyScanDuration.recordDataPoint(mb.startTime, ts, val, options...)
+}
+
 // RecordDetectifyScanFindingsDataPoint adds a data point to detectify.scan.findings metric.
 func (mb *MetricsBuilder) RecordDetectifyScanFindingsDataPoint(ts pcommon.Timestamp, val int64, detectifyFindingCategoryAttributeValue AttributeDetectifyFindingCategory, options ...MetricAttributeOption) {
 	mb.metricDetectifyScanFindings.recordDataPoint(mb.startTime, ts, val, detectifyFindingCategoryAttributeValue.String(), options...)
 }
 
+// RecordDetectifyScanFindingsUndeliveredDataPoint adds a data point to detectify.scan.findings.undelivered metric.
+func (mb *MetricsBuilder) RecordDetectifyScanFindingsUndeliveredDataPoint(ts pcommon.Timestamp, val int64, options ...MetricAttributeOption) {
+	mb.metricDetectifyScanFindingsUndelivered.recordDataPoint(mb.startTime, ts, val, options...)
+}
+
 // RecordDetectifyScansDataPoint adds a data point to detectify.scans metric.
 func (mb *MetricsBuilder) RecordDetectifyScansDataPoint(ts pcommon.Timestamp, val int64, options ...MetricAttributeOption) {
 	mb.metricDetectifyScans.recordDataPoint(mb.startTime, ts, val, options...)
+}
+
+// RecordDetectifyScansOpenDataPoint adds a data point to detectify.scans.open metric.
+func (mb *MetricsBuilder) RecordDetectifyScansOpenDataPoint(ts pcommon.Timestamp, val int64, options ...MetricAttributeOption) {
+	mb.metricDetectifyScansOpen.recordDataPoint(mb.startTime, ts, val, options...)
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

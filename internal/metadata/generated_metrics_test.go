@@ -73,11 +73,23 @@ func TestMetricsBuilder(t *testing.T) {
 
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordDetectifyScanDurationDataPoint(ts, 1, WithDetectifyDomainMetricAttribute("detectify.domain-val"))
+
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordDetectifyScanFindingsDataPoint(ts, 1, AttributeDetectifyFindingCategoryCritical, WithDetectifyDomainMetricAttribute("detectify.domain-val"))
 
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordDetectifyScanFindingsUndeliveredDataPoint(ts, 1, WithDetectifyDomainMetricAttribute("detectify.domain-val"))
+
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordDetectifyScansDataPoint(ts, 1, WithDetectifyDomainMetricAttribute("detectify.domain-val"), WithDetectifyScanStateMetricAttribute("detectify.scan.state-val"))
+
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDetectifyScansOpenDataPoint(ts, 1, WithDetectifyDomainMetricAttribute("detectify.domain-val"))
 
 			rb := mb.NewResourceBuilder()
 			rb.SetServiceName("service.name-val")
@@ -108,7 +120,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["detectify.findings"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, ms.At(i).Type())
 					assert.Equal(t, 1, ms.At(i).Sum().DataPoints().Len())
-					assert.Equal(t, "Findings received, per domain and level. A domain's `high` and `medium` series start at 0 when the domain is first seen, so the first finding shows in rate() and increase().", ms.At(i).Description())
+					assert.Equal(t, "Finding messages received (after dedup), per domain and level. A domain's `critical`, `high` and `medium` series start at 0 when the domain is first seen, so the first finding shows in rate() and increase().", ms.At(i).Description())
 					assert.Equal(t, "{finding}", ms.At(i).Unit())
 					assert.True(t, ms.At(i).Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, ms.At(i).Sum().AggregationTemporality())
@@ -123,6 +135,21 @@ func TestMetricsBuilder(t *testing.T) {
 					attrVal, ok = dp.Attributes().Get("detectify.finding.severity")
 					assert.True(t, ok)
 					assert.Equal(t, "detectify.finding.severity-val", attrVal.Str())
+				case "detectify.scan.duration":
+					assert.False(t, validatedMetrics["detectify.scan.duration"], "Found a duplicate in the metrics slice: detectify.scan.duration")
+					validatedMetrics["detectify.scan.duration"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, ms.At(i).Type())
+					assert.Equal(t, 1, ms.At(i).Gauge().DataPoints().Len())
+					assert.Equal(t, "Seconds from the start to the finish of the domain's last finished scan (absent when its start was not seen).", ms.At(i).Description())
+					assert.Equal(t, "s", ms.At(i).Unit())
+					dp := ms.At(i).Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+					attrVal, ok := dp.Attributes().Get("detectify.domain")
+					assert.True(t, ok)
+					assert.Equal(t, "detectify.domain-val", attrVal.Str())
 				case "detectify.scan.findings":
 					assert.False(t, validatedMetrics["detectify.scan.findings"], "Found a duplicate in the metrics slice: detectify.scan.findings")
 					validatedMetrics["detectify.scan.findings"] = true
@@ -141,12 +168,27 @@ func TestMetricsBuilder(t *testing.T) {
 					attrVal, ok = dp.Attributes().Get("detectify.finding.category")
 					assert.True(t, ok)
 					assert.Equal(t, "critical", attrVal.Str())
+				case "detectify.scan.findings.undelivered":
+					assert.False(t, validatedMetrics["detectify.scan.findings.undelivered"], "Found a duplicate in the metrics slice: detectify.scan.findings.undelivered")
+					validatedMetrics["detectify.scan.findings.undelivered"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, ms.At(i).Type())
+					assert.Equal(t, 1, ms.At(i).Gauge().DataPoints().Len())
+					assert.Equal(t, "Findings the domain's last finished scan reported that no webhook delivered (Detectify sends at most 100 finding messages per scan and 10 per finding type). Absent when the scan's start was not seen.", ms.At(i).Description())
+					assert.Equal(t, "{finding}", ms.At(i).Unit())
+					dp := ms.At(i).Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+					attrVal, ok := dp.Attributes().Get("detectify.domain")
+					assert.True(t, ok)
+					assert.Equal(t, "detectify.domain-val", attrVal.Str())
 				case "detectify.scans":
 					assert.False(t, validatedMetrics["detectify.scans"], "Found a duplicate in the metrics slice: detectify.scans")
 					validatedMetrics["detectify.scans"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, ms.At(i).Type())
 					assert.Equal(t, 1, ms.At(i).Sum().DataPoints().Len())
-					assert.Equal(t, "Scan events received, per domain and state (`started`, `finished`).", ms.At(i).Description())
+					assert.Equal(t, "Scan events received, per domain and state (`started`, `finished`, ...).", ms.At(i).Description())
 					assert.Equal(t, "{scan}", ms.At(i).Unit())
 					assert.True(t, ms.At(i).Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, ms.At(i).Sum().AggregationTemporality())
@@ -161,6 +203,21 @@ func TestMetricsBuilder(t *testing.T) {
 					attrVal, ok = dp.Attributes().Get("detectify.scan.state")
 					assert.True(t, ok)
 					assert.Equal(t, "detectify.scan.state-val", attrVal.Str())
+				case "detectify.scans.open":
+					assert.False(t, validatedMetrics["detectify.scans.open"], "Found a duplicate in the metrics slice: detectify.scans.open")
+					validatedMetrics["detectify.scans.open"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, ms.At(i).Type())
+					assert.Equal(t, 1, ms.At(i).Gauge().DataPoints().Len())
+					assert.Equal(t, "Scans of the domain that started (or sent a message) and have neither finished nor been reported as stalled. 0 once none is open.", ms.At(i).Description())
+					assert.Equal(t, "{scan}", ms.At(i).Unit())
+					dp := ms.At(i).Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+					attrVal, ok := dp.Attributes().Get("detectify.domain")
+					assert.True(t, ok)
+					assert.Equal(t, "detectify.domain-val", attrVal.Str())
 				}
 			}
 		})

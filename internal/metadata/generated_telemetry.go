@@ -23,10 +23,12 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                     metric.Meter
-	mu                        sync.Mutex
-	registrations             []metric.Registration
-	ReceiverDetectifyRequests metric.Int64Counter
+	meter                              metric.Meter
+	mu                                 sync.Mutex
+	registrations                      []metric.Registration
+	ReceiverDetectifyDomainsOverflowed metric.Int64Counter
+	ReceiverDetectifyRequests          metric.Int64Counter
+	ReceiverDetectifyScansEvicted      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -58,10 +60,22 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ReceiverDetectifyDomainsOverflowed, err = builder.meter.Int64Counter(
+		"otelcol_receiver_detectify_domains_overflowed",
+		metric.WithDescription("Webhooks counted under `detectify.domain=_other` because `max_domains` domains had series already. [Alpha]"),
+		metric.WithUnit("{webhook}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverDetectifyRequests, err = builder.meter.Int64Counter(
 		"otelcol_receiver_detectify_requests",
 		metric.WithDescription("Webhook requests answered on the webhook path, by outcome (attribute `outcome`). [Alpha]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverDetectifyScansEvicted, err = builder.meter.Int64Counter(
+		"otelcol_receiver_detectify_scans_evicted",
+		metric.WithDescription("Open scans forgotten, oldest first, because `max_open_scans` scans were open. [Alpha]"),
+		metric.WithUnit("{scan}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -3,6 +3,7 @@ package state
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/message"
@@ -59,7 +60,7 @@ func (r rules) started(tx Tx, e *message.Event, now time.Time) error {
 	if id == "" {
 		// The scan says no id: its findings and finish, which say none
 		// either, find it as the domain's newest open scan.
-		id = e.Domain + "#" + strconv.FormatInt(now.UnixNano(), 10)
+		id = syntheticPrefix + e.Domain + "#" + strconv.FormatInt(now.UnixNano(), 10)
 	}
 	scan, found, err := tx.Scan(id)
 	if err != nil {
@@ -272,13 +273,19 @@ func limitsOf(scan ScanRecord) (limits, titles []string) {
 	return limits, titles
 }
 
+// syntheticPrefix starts the ids the receiver makes up for scans that
+// name none; they are not shown as detectify.scan.id.
+const syntheticPrefix = "~"
+
 // Stalled is an open scan that has been open longer than stale_scan_after.
 type Stalled struct {
+	// ScanID is the scan's id, empty when the scan named none.
 	ScanID string
 	Domain string
 	// OpenFor is how long it has been open, from its start or, when the
 	// start was not seen, from its first message.
 	OpenFor time.Duration
+	id      string
 }
 
 // stall reports scan id as stalled if it is still open since before
@@ -300,7 +307,11 @@ func (r rules) stall(tx Tx, id string, cutoff, now time.Time) (*Stalled, error) 
 	if err := r.closeInDomain(tx, scan.Domain, id); err != nil {
 		return nil, err
 	}
-	return &Stalled{ScanID: id, Domain: scan.Domain, OpenFor: now.Sub(since)}, nil
+	st := &Stalled{ScanID: id, Domain: scan.Domain, OpenFor: now.Sub(since), id: id}
+	if strings.HasPrefix(id, syntheticPrefix) {
+		st.ScanID = ""
+	}
+	return st, nil
 }
 
 // titleKey bounds a title used as a key, at a rune boundary.

@@ -303,20 +303,20 @@ func TestStalledScans(t *testing.T) {
 
 		stalled, err = s.Sweep(ctx, t0.Add(49*time.Hour))
 		require.NoError(t, err)
-		assert.Equal(t, []Stalled{{ScanID: "s", Domain: "d", OpenFor: 49 * time.Hour}}, stalled)
+		assert.Equal(t, []Stalled{{ScanID: "s", Domain: "d", OpenFor: 49 * time.Hour, id: "s"}}, stalled)
 		assert.Equal(t, []string{"unstarted"}, domainRecord(t, s, "d").Open, "no longer open")
 
 		// Once per scan; a scan whose start was not seen stalls from its
 		// first message.
 		stalled, err = s.Sweep(ctx, t0.Add(49*time.Hour+time.Minute))
 		require.NoError(t, err)
-		assert.Equal(t, []Stalled{{ScanID: "unstarted", Domain: "d", OpenFor: 48*time.Hour + time.Minute}}, stalled)
+		assert.Equal(t, []Stalled{{ScanID: "unstarted", Domain: "d", OpenFor: 48*time.Hour + time.Minute, id: "unstarted"}}, stalled)
 		stalled, err = s.Sweep(ctx, t0.Add(50*time.Hour))
 		require.NoError(t, err)
 		assert.Empty(t, stalled)
 
 		// A record that could not be delivered is reported again.
-		require.NoError(t, s.Unstall(ctx, []Stalled{{ScanID: "s", Domain: "d"}}, t0.Add(50*time.Hour)))
+		require.NoError(t, s.Unstall(ctx, []Stalled{{ScanID: "s", Domain: "d", id: "s"}}, t0.Add(50*time.Hour)))
 		stalled, err = s.Sweep(ctx, t0.Add(51*time.Hour))
 		require.NoError(t, err)
 		require.Len(t, stalled, 1)
@@ -333,6 +333,17 @@ func TestStalledScans(t *testing.T) {
 		stalled, err := s.Sweep(context.Background(), t0.Add(365*24*time.Hour))
 		require.NoError(t, err)
 		assert.Empty(t, stalled, "0 disables it")
+	})
+}
+
+func TestAScanWithoutIDStallsUnnamed(t *testing.T) {
+	forEachBackend(t, testConfig(), func(t *testing.T, s *State) {
+		deliver(t, s, `{"event_type":"scan_started","scan":{"asset":"a.com"}}`, t0)
+		stalled, err := s.Sweep(context.Background(), t0.Add(49*time.Hour))
+		require.NoError(t, err)
+		require.Len(t, stalled, 1)
+		assert.Empty(t, stalled[0].ScanID, "the id the receiver made up is not shown")
+		assert.Equal(t, "a.com", stalled[0].Domain)
 	})
 }
 

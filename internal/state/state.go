@@ -168,12 +168,12 @@ func (s *State) Sweep(ctx context.Context, now time.Time) ([]Stalled, error) {
 func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) error {
 	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 		for _, st := range stalled {
-			scan, found, err := tx.Scan(st.ScanID)
+			scan, found, err := tx.Scan(st.id)
 			if err != nil {
 				return Insight{}, err
 			}
 			if found && scan.Stalled {
-				if err := s.rules.open(tx, st.ScanID, scan, true); err != nil {
+				if err := s.rules.open(tx, st.id, scan, true); err != nil {
 					return Insight{}, err
 				}
 			}
@@ -181,6 +181,15 @@ func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) e
 		return Insight{}, nil
 	})
 	return err
+}
+
+// Checkpoint asks for the saved state to be rewritten whole, so that a
+// restart replays no more than what came after; the receiver calls it
+// every metrics_interval.
+func (s *State) Checkpoint() {
+	if s.memory != nil && s.memory.journal != nil {
+		s.memory.journal.requestSnapshot()
+	}
 }
 
 // Maintain forgets what has outlived its time; the receiver calls it
