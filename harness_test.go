@@ -3,6 +3,16 @@ package detectifyreceiver
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -218,6 +228,13 @@ func testConfig() *Config {
 // with a storage extension.
 func newHarnessOn(t *testing.T, host component.Host, configure func(*Config)) *harness {
 	t.Helper()
+	return newHarnessAt(t, host, testNow, configure)
+}
+
+// newHarnessAt is newHarnessOn with the receiver's clock at start when it
+// starts, as after a restart.
+func newHarnessAt(t *testing.T, host component.Host, start time.Time, configure func(*Config)) *harness {
+	t.Helper()
 	cfg := testConfig()
 	if configure != nil {
 		configure(cfg)
@@ -232,7 +249,7 @@ func newHarnessOn(t *testing.T, host component.Host, configure func(*Config)) *h
 	metricsRcv, err := factory.CreateMetrics(context.Background(), set, cfg, h.metrics)
 	require.NoError(t, err)
 	h.rcv = logsRcv.(*receiverHandle).shared.r
-	h.setNow(testNow)
+	h.setNow(start)
 	h.rcv.now = func() time.Time { return time.Unix(0, h.clock.Load()).UTC() }
 
 	require.NoError(t, logsRcv.Start(context.Background(), host))
@@ -413,4 +430,29 @@ func newInProcess(t testing.TB, cfg *Config) *detectifyReceiver {
 		require.NoError(t, r.state.Close(context.Background()))
 	})
 	return r
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key to files.
+func selfSignedCert(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	template := x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &template, &template, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	return certFile, keyFile
 }

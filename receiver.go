@@ -50,6 +50,7 @@ type detectifyReceiver struct {
 	state    *state.State
 	metrics  *metricsRenderer
 	server   *http.Server
+	listener net.Listener
 	endpoint string // the address actually listened on, e.g. with port 0
 	// run is cancelled by Shutdown: everything the receiver starts itself
 	// (periodic emission, state writes) and every request runs under it.
@@ -126,7 +127,7 @@ func (r *detectifyReceiver) start(ctx context.Context, host component.Host, repo
 	// Requests run under the receiver's context: a pipeline that blocks
 	// them is cancelled when Shutdown gives up waiting.
 	r.server.BaseContext = func(net.Listener) context.Context { return r.run }
-	r.endpoint = listener.Addr().String()
+	r.listener, r.endpoint = listener, listener.Addr().String()
 	r.settings.Logger.Info("Detectify webhook receiver listening",
 		zap.String("endpoint", r.endpoint), zap.String("path", r.cfg.Path))
 
@@ -176,7 +177,11 @@ func (r *detectifyReceiver) shutdown(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
-	if err := r.server.Shutdown(ctx); err != nil {
+	// In-flight webhooks get most of the time; the rest is kept for stopping
+	// what they leave running and saving the state.
+	drainCtx, cancelDrain := drainContext(ctx)
+	defer cancelDrain()
+	if err := r.server.Shutdown(drainCtx); err != nil {
 		errs = append(errs, fmt.Errorf("%d webhooks still in flight: %w", r.inFlight.Load(), err))
 	}
 	r.cancelRun()
@@ -198,6 +203,19 @@ func (r *detectifyReceiver) shutdown(ctx context.Context) error {
 	}
 	r.server = nil
 	return errors.Join(errs...)
+}
+
+// drainShare is the part of Shutdown's time in-flight webhooks may take.
+const drainShare = 0.8
+
+// drainContext ends at drainShare of ctx's remaining time, if it has a
+// deadline.
+func drainContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Duration(float64(time.Until(deadline))*drainShare))
 }
 
 // waitUntil waits for wg until ctx ends, reporting whether it finished.

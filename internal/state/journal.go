@@ -112,13 +112,16 @@ func newJournal(b *memoryBackend, client storage.Client) *journal {
 	return j
 }
 
-// start runs the writer until close; ctx bounds each write.
+// start runs the writer until close or until ctx ends; ctx bounds each
+// write.
 func (j *journal) start(ctx context.Context) {
 	go func() {
 		defer close(j.stopped)
 		for {
 			select {
 			case <-j.stop:
+				return
+			case <-ctx.Done():
 				return
 			case <-j.kick:
 				j.write(ctx)
