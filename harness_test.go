@@ -36,9 +36,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
 	"github.com/detectify-otel/detectifyreceiver/internal/metadatatest"
 	"github.com/detectify-otel/detectifyreceiver/internal/seed"
 )
@@ -417,10 +419,11 @@ func recordAttributes(lr plog.LogRecord) map[string]any { return lr.Attributes()
 
 // newInProcess is a receiver with its state open and pipelines that accept
 // everything, without a listener: for handler-level tests, the fuzz target
-// and the benchmarks.
+// and the benchmarks. Its telemetry records nothing, as a collector's with
+// no telemetry exporter.
 func newInProcess(t testing.TB, cfg *Config) *detectifyReceiver {
 	t.Helper()
-	r, err := newDetectifyReceiver(cfg, receiverSettingsForTest(t))
+	r, err := newDetectifyReceiver(cfg, receivertest.NewNopSettings(metadata.Type))
 	require.NoError(t, err)
 	r.setConsumers(func(c *consumers) { c.logs, c.metrics = consumertest.NewNop(), consumertest.NewNop() })
 	r.run, r.cancelRun = context.WithCancel(context.Background())

@@ -62,6 +62,14 @@ func gzipped(t testing.TB, data []byte) []byte {
 	return buf.Bytes()
 }
 
+func gunzip(data []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(zr, 1<<20))
+}
+
 // accepted is the expectation of a webhook that goes through.
 func accepted(c requestCase) requestCase {
 	c.status, c.answer, c.emits, c.counted, c.outcome = http.StatusOK, &answerAccepted, true, true, "accepted"
