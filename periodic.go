@@ -90,9 +90,8 @@ func (r *detectifyReceiver) consumeMetrics(ctx context.Context, md pmetric.Metri
 // again at the next interval.
 func (r *detectifyReceiver) reportStalledScans(ctx context.Context, now time.Time) {
 	stalled, err := r.state.Sweep(ctx, now)
-	if err != nil {
-		r.settings.Logger.Warn("Could not look for stalled Detectify scans", zap.Error(err))
-		return
+	if err != nil { // what was stalled before the error is still reported
+		r.settings.Logger.Warn("Could not look for every stalled Detectify scan", zap.Error(err))
 	}
 	if len(stalled) == 0 {
 		return

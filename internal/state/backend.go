@@ -100,5 +100,10 @@ type backend interface {
 	// evictedScans returns how many open scans max_open_scans forgot
 	// since the last call.
 	evictedScans() int64
+	// staleCandidates lists up to n open scans first seen before cutoff,
+	// oldest first: those the stalled-scan rule looks at.
+	staleCandidates(ctx context.Context, cutoff time.Time, n int) ([]string, error)
+	// healthy reports whether the state can be reached.
+	healthy(ctx context.Context) error
 	close(ctx context.Context) error
 }

@@ -219,6 +219,21 @@ func (b *memoryBackend) forgetCounts(_ context.Context, names []string) error {
 
 func (b *memoryBackend) evictedScans() int64 { return b.evicted.Swap(0) }
 
+func (b *memoryBackend) staleCandidates(_ context.Context, cutoff time.Time, n int) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	b.openOrder.each(b.openLive, func(e queued[string]) bool {
+		if b.scans[e.key].FirstSeen.Before(cutoff) {
+			out = append(out, e.key)
+		}
+		return len(out) < n
+	})
+	return out, nil
+}
+
+func (b *memoryBackend) healthy(context.Context) error { return nil }
+
 func (b *memoryBackend) sync(ctx context.Context) error {
 	if b.journal == nil {
 		return nil

@@ -3,8 +3,12 @@ package state
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,6 +39,32 @@ var backendCases = []backendCase{
 		t.Cleanup(func() { require.NoError(t, s.Close(context.Background())); cancel() })
 		return s
 	}},
+	{name: "redis", make: func(t *testing.T, cfg Config) *State {
+		m := miniredis.RunT(t)
+		client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { require.NoError(t, client.Close()) })
+		s, err := NewRedis(context.Background(), cfg, RedisConfig{Client: client, KeyPrefix: "test/", Replica: "r1"}, t0)
+		require.NoError(t, err)
+		// Redis expires keys by its own clock: move it with the test's.
+		last := t0
+		redisClocks.Store(s, func(now time.Time) {
+			if now.After(last) {
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		})
+		return s
+	}},
+}
+
+// redisClocks moves each Redis test backend's clock (a func(time.Time))
+// to the time of the next step.
+var redisClocks sync.Map
+
+func advance(s *State, now time.Time) {
+	if f, ok := redisClocks.Load(s); ok {
+		f.(func(time.Time))(now)
+	}
 }
 
 // forEachBackend runs test on each backend.
@@ -62,6 +92,7 @@ func finished(domain, scan string, critical, medium, notice int) string {
 // deliver does what the handler does with a body whose record is accepted.
 func deliver(t *testing.T, s *State, body string, now time.Time) Delivery {
 	t.Helper()
+	advance(s, now)
 	ctx := context.Background()
 	e, err := message.Parse([]byte(body))
 	require.NoError(t, err)

@@ -134,35 +134,38 @@ const sweepBatch = 1000
 
 // Sweep reports the scans open for longer than stale_scan_after, each
 // once; after it they no longer count as open. If their records cannot be
-// delivered, Unstall puts them back for the next sweep.
+// delivered, Unstall puts them back for the next sweep. Each scan is
+// stalled in its own update, so that replicas sweeping at once report it
+// once between them.
 func (s *State) Sweep(ctx context.Context, now time.Time) ([]Stalled, error) {
 	if s.cfg.StaleScanAfter <= 0 {
 		return nil, nil
 	}
 	cutoff := now.Add(-s.cfg.StaleScanAfter)
-	var out []Stalled
-	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
-		out = out[:0]
-		ids, err := tx.OldestOpen(sweepBatch)
-		if err != nil {
-			return Insight{}, err
-		}
-		for _, id := range ids {
-			st, err := s.rules.stall(tx, id, cutoff, now)
-			if err != nil {
-				return Insight{}, err
-			}
-			if st != nil {
-				out = append(out, *st)
-			}
-		}
-		return Insight{}, nil
-	})
+	ids, err := s.backend.staleCandidates(ctx, cutoff, sweepBatch)
 	if err != nil {
 		return nil, err
 	}
+	var out []Stalled
+	for _, id := range ids {
+		var st *Stalled
+		_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+			var err error
+			st, err = s.rules.stall(tx, id, cutoff, now)
+			return Insight{}, err
+		})
+		if err != nil {
+			return out, err
+		}
+		if st != nil {
+			out = append(out, *st)
+		}
+	}
 	return out, nil
 }
+
+// Healthy reports whether the state can be reached, for the health path.
+func (s *State) Healthy(ctx context.Context) error { return s.backend.healthy(ctx) }
 
 // Unstall opens stalled scans again, for the next sweep to report.
 func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) error {
