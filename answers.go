@@ -41,6 +41,7 @@ var (
 	answerSigEncoding  = answer{http.StatusUnauthorized, outcomeUnauthorized, errSignatureEncoding.Error()}
 	answerSigMismatch  = answer{http.StatusUnauthorized, outcomeUnauthorized, errSignatureMismatch.Error()}
 	answerHealthy      = answer{http.StatusOK, -1, `{"status":"ok"}`}
+	answerUnhealthy    = answer{http.StatusServiceUnavailable, -1, "the receiver's state is unavailable"}
 )
 
 // allAnswers lists every answer, for the test that holds answers to them.
@@ -48,7 +49,7 @@ var allAnswers = []answer{
 	answerAccepted, answerDuplicate, answerTooLarge, answerUnreadable, answerContentType, answerNotUTF8,
 	answerNotObject, answerInvalidJSON, answerDuplicateKey, answerInFlight, answerRetry, answerRefused,
 	answerStateDown, answerSigMissing, answerSigAmbiguous, answerSigEncoding, answerSigMismatch,
-	answerHealthy,
+	answerHealthy, answerUnhealthy,
 }
 
 // write sends the answer: JSON for 2xx, a plain-text reason otherwise, and

@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
 	"github.com/detectify-otel/detectifyreceiver/internal/state"
@@ -74,6 +76,11 @@ type Config struct {
 	// as stalled; 0 disables the report.
 	StaleScanAfter time.Duration `mapstructure:"stale_scan_after"`
 
+	// SharedState keeps the dedup memory, the scan state and each
+	// replica's counters in Redis, so that several replicas behind a load
+	// balancer behave as one.
+	SharedState SharedStateConfig `mapstructure:"shared_state"`
+
 	// StorageID names a storage extension (e.g. file_storage) that keeps the
 	// counts, the scan state and the dedup memory across restarts: every
 	// webhook's effect is written to it before the webhook is answered.
@@ -89,6 +96,32 @@ type Config struct {
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
+
+// SharedStateConfig says where replicas share their state.
+type SharedStateConfig struct {
+	Redis configoptional.Optional[RedisConfig] `mapstructure:"redis"`
+}
+
+// RedisConfig is the Redis the replicas share, as go-redis's universal
+// client takes it: one endpoint; several (a Redis Cluster); or sentinels
+// with sentinel_master.
+type RedisConfig struct {
+	Endpoint       string                                          `mapstructure:"endpoint"`
+	Endpoints      []string                                        `mapstructure:"endpoints"`
+	SentinelMaster string                                          `mapstructure:"sentinel_master"`
+	Username       string                                          `mapstructure:"username"`
+	Password       configopaque.String                             `mapstructure:"password"`
+	DB             int                                             `mapstructure:"db"`
+	TLS            configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
+	// KeyPrefix starts every key, so that several collectors can share one
+	// Redis.
+	KeyPrefix string `mapstructure:"key_prefix"`
+	// ReplicaID names this replica's counters; the host name by default.
+	// Give each replica its own, stable across its restarts.
+	ReplicaID string `mapstructure:"replica_id"`
+}
+
+const defaultKeyPrefix = "detectify/"
 
 func createDefaultConfig() *Config {
 	server := confighttp.NewDefaultServerConfig()
@@ -108,6 +141,7 @@ func createDefaultConfig() *Config {
 		MaxDomains:           defaultMaxDomains,
 		MaxOpenScans:         defaultMaxOpenScans,
 		StaleScanAfter:       defaultStaleScanAfter,
+		SharedState:          SharedStateConfig{Redis: configoptional.Default(RedisConfig{KeyPrefix: defaultKeyPrefix})},
 		Metrics:              metadata.DefaultMetricsConfig(),
 		Events:               metadata.DefaultEventsConfig(),
 		ResourceAttributes:   metadata.DefaultResourceAttributesConfig(),
@@ -174,7 +208,33 @@ func (cfg *Config) Validate() error {
 	if cfg.StaleScanAfter < 0 {
 		errs = append(errs, fmt.Errorf("stale_scan_after must not be negative (0 disables it), got %s", cfg.StaleScanAfter))
 	}
+	errs = append(errs, cfg.validateSharedState()...)
 	return errors.Join(errs...)
+}
+
+func (cfg *Config) validateSharedState() []error {
+	if !cfg.SharedState.Redis.HasValue() {
+		return nil
+	}
+	r := cfg.SharedState.Redis.Get()
+	var errs []error
+	switch {
+	case r.Endpoint == "" && len(r.Endpoints) == 0:
+		errs = append(errs, errors.New("shared_state::redis::endpoint must be set, e.g. localhost:6379 (or endpoints, for a cluster or sentinels)"))
+	case r.Endpoint != "" && len(r.Endpoints) > 0:
+		errs = append(errs, errors.New("shared_state::redis: set endpoint or endpoints, not both"))
+	}
+	if r.DB < 0 {
+		errs = append(errs, fmt.Errorf("shared_state::redis::db must not be negative, got %d", r.DB))
+	}
+	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, "{}") {
+		errs = append(errs, fmt.Errorf("shared_state::redis::key_prefix must be set and without '{' or '}', got %q", r.KeyPrefix))
+	}
+	if cfg.StorageID != nil {
+		errs = append(errs, errors.New("storage must not be set with shared_state::redis: Redis keeps the dedup memory, the scan state "+
+			"and each replica's counters across restarts; use storage for a single replica, shared_state for several"))
+	}
+	return errs
 }
 
 // stateConfig is what bounds the receiver's state.

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -131,11 +133,19 @@ func TestLoadConfig(t *testing.T) {
 	dedupDisabledExpected.DedupMaxEntries = 0
 	dedupDisabledExpected.HealthPath = ""
 
+	replicasExpected := createDefaultConfig()
+	replicasExpected.Secret = "replicas-s3cr3t"
+	replicasExpected.SharedState.Redis = configoptional.Some(RedisConfig{
+		Endpoint: "redis.internal:6379", Username: "detectify", Password: "redis-pa55word-9f8e", DB: 2,
+		TLS: configoptional.Some(configtls.ClientConfig{}), KeyPrefix: "detectify/", ReplicaID: "collector-0",
+	})
+
 	tests := []struct {
 		name     string
 		expected *Config
 	}{
 		{name: "", expected: createDefaultConfig()},
+		{name: "replicas", expected: replicasExpected},
 		{name: "custom", expected: customExpected},
 		{name: "unsigned", expected: unsignedExpected},
 		{name: "dedup_disabled", expected: dedupDisabledExpected},
@@ -185,6 +195,11 @@ func TestConfigValidateInvalid(t *testing.T) {
 		{name: "negative_idle", key: "domain_idle_timeout", message: "domain_idle_timeout must not be negative"},
 		{name: "zero_max_open_scans", key: "max_open_scans", message: "max_open_scans must be positive"},
 		{name: "negative_stale", key: "stale_scan_after", message: "stale_scan_after must not be negative"},
+		{name: "redis_without_endpoint", key: "shared_state::redis::endpoint", message: "must be set"},
+		{name: "redis_endpoint_and_endpoints", key: "shared_state::redis", message: "not both"},
+		{name: "redis_with_storage", key: "storage", message: "use storage for a single replica, shared_state for several"},
+		{name: "redis_bad_prefix", key: "key_prefix", message: "without '{' or '}'"},
+		{name: "redis_negative_db", key: "shared_state::redis::db", message: "must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,7 +224,8 @@ func TestConfigValidateDoesNotMutate(t *testing.T) {
 		"zero_dedup_entries", "short_interval", "zero_read_timeout",
 		"zero_read_header_timeout", "bad_compression", "zero_body_size", "no_endpoint",
 		"zero_flush_interval", "flush_over_interval", "zero_max_domains", "negative_idle",
-		"zero_max_open_scans", "negative_stale",
+		"zero_max_open_scans", "negative_stale", "replicas", "redis_without_endpoint", "redis_endpoint_and_endpoints",
+		"redis_with_storage", "redis_bad_prefix", "redis_negative_db",
 	} {
 		t.Run("detectify/"+name, func(t *testing.T) {
 			cfg := loadConfig(t, name)
@@ -226,7 +242,7 @@ func TestConfigValidateDoesNotMutate(t *testing.T) {
 
 func TestConfigDoesNotLeakSecrets(t *testing.T) {
 	for _, name := range []string{
-		"custom", "unsigned_with_secret", "previous_without_secret", "empty_previous",
+		"custom", "replicas", "unsigned_with_secret", "previous_without_secret", "empty_previous",
 		"bad_path", "path_with_brace", "health_equals_path", "negative_dedup",
 		"zero_dedup_entries", "short_interval", "zero_read_timeout",
 		"zero_read_header_timeout", "bad_compression", "zero_body_size", "no_endpoint",
@@ -241,6 +257,9 @@ func TestConfigDoesNotLeakSecrets(t *testing.T) {
 				if s != "" {
 					secrets = append(secrets, string(s))
 				}
+			}
+			if cfg.SharedState.Redis.HasValue() && cfg.SharedState.Redis.Get().Password != "" {
+				secrets = append(secrets, string(cfg.SharedState.Redis.Get().Password))
 			}
 			require.NotEmpty(t, secrets, "entry must carry a secret to check")
 

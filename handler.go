@@ -40,9 +40,22 @@ func exactPattern(path string) string {
 	return path
 }
 
-func (r *detectifyReceiver) handleHealth(w http.ResponseWriter, _ *http.Request) {
+// handleHealth answers 200 while the receiver can take webhooks: with
+// shared_state, while Redis answers, so that a load balancer routes around
+// a replica that cannot.
+func (r *detectifyReceiver) handleHealth(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), healthTimeout)
+	defer cancel()
+	if err := r.state.Healthy(ctx); err != nil {
+		r.settings.Logger.Debug("Health check: the state is unavailable", zap.Error(err))
+		answerUnhealthy.write(w)
+		return
+	}
 	answerHealthy.write(w)
 }
+
+// healthTimeout bounds the health check's look at the state.
+const healthTimeout = 2 * time.Second
 
 func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Request) {
 	r.inFlight.Add(1)

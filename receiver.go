@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
 	"github.com/detectify-otel/detectifyreceiver/internal/state"
 )
@@ -48,6 +50,7 @@ type detectifyReceiver struct {
 
 	// Made by each start.
 	state    *state.State
+	redis    redis.UniversalClient // with shared_state::redis
 	metrics  *metricsRenderer
 	server   *http.Server
 	listener net.Listener
@@ -116,13 +119,11 @@ func (r *detectifyReceiver) start(ctx context.Context, host component.Host, repo
 	}
 	listener, err := r.cfg.ToListener(ctx)
 	if err != nil {
-		r.cancelRun()
-		return errors.Join(err, r.state.Close(ctx))
+		return errors.Join(err, r.closeState(ctx))
 	}
 	r.server, err = r.cfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.routes())
 	if err != nil {
-		r.cancelRun()
-		return errors.Join(err, listener.Close(), r.state.Close(ctx))
+		return errors.Join(err, listener.Close(), r.closeState(ctx))
 	}
 	// Requests run under the receiver's context: a pipeline that blocks
 	// them is cancelled when Shutdown gives up waiting.
@@ -149,6 +150,16 @@ func (r *detectifyReceiver) start(ctx context.Context, host component.Host, repo
 // openState creates the state, continuing the saved one when a storage
 // extension holds it: same start time, same counts, scans and dedup memory.
 func (r *detectifyReceiver) openState(ctx context.Context, host component.Host) error {
+	if r.cfg.SharedState.Redis.HasValue() {
+		if err := r.openSharedState(ctx, r.cfg.SharedState.Redis.Get()); err != nil {
+			return err
+		}
+		if r.state.Restored() {
+			r.settings.Logger.Info("Continuing this replica's counters from Redis", zap.Time("start_time", r.state.Start()))
+		}
+		r.metrics = newMetricsRenderer(r.settings, r.cfg, r.state.Start())
+		return nil
+	}
 	r.state = state.NewMemory(r.cfg.stateConfig(), r.now())
 	if r.cfg.StorageID != nil {
 		client, err := storageClient(ctx, host, *r.cfg.StorageID, r.settings.ID)
@@ -167,6 +178,17 @@ func (r *detectifyReceiver) openState(ctx context.Context, host component.Host) 
 	}
 	r.metrics = newMetricsRenderer(r.settings, r.cfg, r.state.Start())
 	return nil
+}
+
+// closeState undoes openState when start fails after it.
+func (r *detectifyReceiver) closeState(ctx context.Context) error {
+	r.cancelRun()
+	err := r.state.Close(ctx)
+	if r.redis != nil {
+		err = errors.Join(err, r.redis.Close())
+		r.redis = nil
+	}
+	return err
 }
 
 // shutdown lets in-flight requests finish until ctx ends, then stops what
@@ -200,6 +222,10 @@ func (r *detectifyReceiver) shutdown(ctx context.Context) error {
 	}
 	if err := r.state.Close(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if r.redis != nil {
+		errs = append(errs, r.redis.Close())
+		r.redis = nil
 	}
 	r.server = nil
 	return errors.Join(errs...)

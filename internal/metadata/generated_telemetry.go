@@ -27,6 +27,8 @@ type TelemetryBuilder struct {
 	mu                                 sync.Mutex
 	registrations                      []metric.Registration
 	ReceiverDetectifyDomainsOverflowed metric.Int64Counter
+	ReceiverDetectifyRedisErrors       metric.Int64Counter
+	ReceiverDetectifyRedisLatency      metric.Float64Histogram
 	ReceiverDetectifyRequests          metric.Int64Counter
 	ReceiverDetectifyScansEvicted      metric.Int64Counter
 }
@@ -64,6 +66,19 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_detectify_domains_overflowed",
 		metric.WithDescription("Webhooks counted under `detectify.domain=_other` because `max_domains` domains had series already. [Alpha]"),
 		metric.WithUnit("{webhook}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverDetectifyRedisErrors, err = builder.meter.Int64Counter(
+		"otelcol_receiver_detectify_redis_errors",
+		metric.WithDescription("Round trips to Redis (`shared_state`) that failed; each makes a webhook answer 503, or a periodic task wait for the next interval. [Alpha]"),
+		metric.WithUnit("{error}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverDetectifyRedisLatency, err = builder.meter.Float64Histogram(
+		"otelcol_receiver_detectify_redis_latency",
+		metric.WithDescription("Time of each round trip to Redis (`shared_state`), a command, a script or a transaction's pipeline. [Alpha]"),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries([]float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}...),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverDetectifyRequests, err = builder.meter.Int64Counter(

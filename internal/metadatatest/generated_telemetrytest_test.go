@@ -20,10 +20,18 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ReceiverDetectifyDomainsOverflowed.Add(context.Background(), 1)
+	tb.ReceiverDetectifyRedisErrors.Add(context.Background(), 1)
+	tb.ReceiverDetectifyRedisLatency.Record(context.Background(), 1)
 	tb.ReceiverDetectifyRequests.Add(context.Background(), 1)
 	tb.ReceiverDetectifyScansEvicted.Add(context.Background(), 1)
 	AssertEqualReceiverDetectifyDomainsOverflowed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverDetectifyRedisErrors(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverDetectifyRedisLatency(t, testTel,
+		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverDetectifyRequests(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},

@@ -1,0 +1,112 @@
+package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
+	"github.com/detectify-otel/detectifyreceiver/internal/state"
+)
+
+// redisClient builds the client of shared_state::redis: one node, a
+// cluster (several endpoints) or sentinels (with sentinel_master), with
+// its round trips in the component's telemetry.
+func redisClient(ctx context.Context, cfg *RedisConfig, telemetry *metadata.TelemetryBuilder) (redis.UniversalClient, error) {
+	opts := &redis.UniversalOptions{
+		Addrs:      cfg.Endpoints,
+		MasterName: cfg.SentinelMaster,
+		Username:   cfg.Username,
+		Password:   string(cfg.Password),
+		DB:         cfg.DB,
+		ClientName: "otelcol-detectify",
+	}
+	if cfg.Endpoint != "" {
+		opts.Addrs = []string{cfg.Endpoint}
+	}
+	if cfg.TLS.HasValue() {
+		tlsConfig, err := cfg.TLS.Get().LoadTLSConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("shared_state::redis::tls: %w", err)
+		}
+		opts.TLSConfig = tlsConfig
+	}
+	client := redis.NewUniversalClient(opts)
+	client.AddHook(redisTelemetry{telemetry})
+	return client, nil
+}
+
+// replicaID is shared_state::redis::replica_id, else the host name (a pod's
+// name in Kubernetes).
+func replicaID(cfg *RedisConfig) (string, error) {
+	if cfg.ReplicaID != "" {
+		return cfg.ReplicaID, nil
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("shared_state::redis::replica_id is not set and the host name is unknown: %w", err)
+	}
+	return name, nil
+}
+
+// openSharedState connects to Redis and loads this replica's counters.
+func (r *detectifyReceiver) openSharedState(ctx context.Context, cfg *RedisConfig) error {
+	replica, err := replicaID(cfg)
+	if err != nil {
+		return err
+	}
+	client, err := redisClient(ctx, cfg, r.telemetry)
+	if err != nil {
+		return err
+	}
+	s, err := state.NewRedis(ctx, r.cfg.stateConfig(), state.RedisConfig{Client: client, KeyPrefix: cfg.KeyPrefix, Replica: replica}, r.now())
+	if err != nil {
+		return errors.Join(fmt.Errorf("shared_state: %w", err), client.Close())
+	}
+	r.state, r.redis = s, client
+	return nil
+}
+
+// redisTelemetry counts the round trips to Redis and their failures. A
+// missing key and a transaction that lost a race are answers, not failures.
+type redisTelemetry struct{ t *metadata.TelemetryBuilder }
+
+func (h redisTelemetry) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		h.record(ctx, time.Time{}, err)
+		return conn, err
+	}
+}
+
+func (h redisTelemetry) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmd)
+		h.record(ctx, start, err)
+		return err
+	}
+}
+
+func (h redisTelemetry) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		start := time.Now()
+		err := next(ctx, cmds)
+		h.record(ctx, start, err)
+		return err
+	}
+}
+
+func (h redisTelemetry) record(ctx context.Context, start time.Time, err error) {
+	if !start.IsZero() {
+		h.t.ReceiverDetectifyRedisLatency.Record(ctx, time.Since(start).Seconds())
+	}
+	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, redis.TxFailedErr) {
+		h.t.ReceiverDetectifyRedisErrors.Add(ctx, 1)
+	}
+}

@@ -1,0 +1,101 @@
+package detectifyreceiver
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// withRedis makes a receiver a replica named replica on the Redis at addr
+// (an in-process fake here; the end-to-end tests run redis-server).
+func withRedis(addr, replica string) func(*Config) {
+	return func(cfg *Config) {
+		cfg.SharedState.Redis = configoptional.Some(RedisConfig{Endpoint: addr, KeyPrefix: defaultKeyPrefix, ReplicaID: replica})
+	}
+}
+
+// A redelivery that lands on the other replica is a duplicate there: one
+// record between them, one count.
+func TestReplicasDeduplicateBetweenThem(t *testing.T) {
+	m := miniredis.RunT(t)
+	a, b := newHarness(t, withRedis(m.Addr(), "a")), newHarness(t, withRedis(m.Addr(), "b"))
+	assert.Equal(t, answerText(answerAccepted), a.post(seedFinding).body)
+	assert.Equal(t, answerText(answerDuplicate), b.post(seedFinding).body)
+	assert.Len(t, a.logs.records(), 1)
+	assert.Empty(t, b.logs.records())
+	assert.Equal(t, int64(1), a.countedWebhooks(t)+b.countedWebhooks(t))
+}
+
+// A scan started on one replica and finished on the other still has its
+// duration and what Detectify withheld; every replica exports its gauges.
+func TestAScanStartedOnOneReplicaFinishedOnAnother(t *testing.T) {
+	m := miniredis.RunT(t)
+	a, b := newHarness(t, withRedis(m.Addr(), "a")), newHarness(t, withRedis(m.Addr(), "b"))
+	a.postOK(seedScanStarted)
+	b.postOK(seedFinding)
+	b.setNow(testNow.Add(20 * time.Minute))
+	b.postOK(seedScanFinished)
+	attrs := recordAttributes(b.logs.records()[1])
+	assert.Equal(t, int64(1), attrs["detectify.scan.findings.delivered"])
+	assert.Equal(t, int64(2), attrs["detectify.scan.findings.undelivered"])
+	assert.Equal(t, 1200.0, attrs["detectify.scan.duration"])
+
+	a.interval()
+	assert.Equal(t, 2.0, a.metrics.current(t)["detectify.scan.findings.undelivered{detectify.domain=my.domain}"],
+		"the replica that did not see the finish exports it too")
+}
+
+// While Redis is unreachable a webhook is answered 503 + Retry-After (never
+// accepted without its bookkeeping) and the health path says unhealthy;
+// both recover by themselves.
+func TestRedisUnavailable(t *testing.T) {
+	m := miniredis.RunT(t)
+	h := newHarness(t, withRedis(m.Addr(), "a"))
+	health := func() int {
+		req, err := http.NewRequest(http.MethodGet, h.baseURL+h.cfg.HealthPath, http.NoBody)
+		require.NoError(t, err)
+		return h.do(req).status
+	}
+	require.Equal(t, http.StatusOK, health())
+
+	m.Close()
+	resp := h.post(seedFinding)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.status)
+	assert.Equal(t, "1", resp.header.Get("Retry-After"))
+	assert.Equal(t, answerText(answerStateDown), resp.body)
+	assert.Empty(t, h.logs.records(), "not emitted without its bookkeeping")
+	assert.Equal(t, http.StatusServiceUnavailable, health())
+	assert.Positive(t, h.telemetryTotal("otelcol_receiver_detectify_redis_errors"))
+
+	require.NoError(t, m.Restart())
+	assert.Equal(t, http.StatusOK, health())
+	h.postOK(seedFinding)
+	assert.Len(t, h.logs.records(), 1)
+	latency, err := h.tel.GetMetric("otelcol_receiver_detectify_redis_latency")
+	require.NoError(t, err)
+	var points uint64
+	for _, dp := range latency.Data.(metricdata.Histogram[float64]).DataPoints {
+		points += dp.Count
+	}
+	assert.Positive(t, points, "round trips are timed")
+}
+
+// A replica that restarts continues its counters from Redis, with their
+// start time.
+func TestAReplicaRestartContinuesItsCounters(t *testing.T) {
+	m := miniredis.RunT(t)
+	before := newHarness(t, withRedis(m.Addr(), "a"))
+	before.postOK(seedFinding)
+	before.shutdown()
+	after := newHarnessAt(t, componenttest.NewNopHost(), testNow.Add(time.Hour), withRedis(m.Addr(), "a"))
+	require.Eventually(t, func() bool { return len(after.metrics.emissions()) > 0 }, 10*time.Second, time.Millisecond)
+	assert.Equal(t, 1.0, after.metrics.current(t)[highFindings])
+	assertStartTime(t, after.metrics.emissions()[0], testNow)
+}
