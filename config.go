@@ -99,7 +99,10 @@ type Config struct {
 
 // SharedStateConfig says where replicas share their state.
 type SharedStateConfig struct {
-	Redis configoptional.Optional[RedisConfig] `mapstructure:"redis"`
+	// Redis is a pointer, not a configoptional.Optional: fmt cannot reach
+	// the String method of a configopaque value behind Optional's
+	// unexported field, so %#v of the config would show the password.
+	Redis *RedisConfig `mapstructure:"redis"`
 }
 
 // RedisConfig is the Redis the replicas share, as go-redis's universal
@@ -114,7 +117,7 @@ type RedisConfig struct {
 	DB             int                                             `mapstructure:"db"`
 	TLS            configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
 	// KeyPrefix starts every key, so that several collectors can share one
-	// Redis.
+	// Redis; defaultKeyPrefix when empty.
 	KeyPrefix string `mapstructure:"key_prefix"`
 	// ReplicaID names this replica's counters; the host name by default.
 	// Give each replica its own, stable across its restarts.
@@ -122,6 +125,14 @@ type RedisConfig struct {
 }
 
 const defaultKeyPrefix = "detectify/"
+
+// keyPrefix is key_prefix or its default.
+func (r *RedisConfig) keyPrefix() string {
+	if r.KeyPrefix == "" {
+		return defaultKeyPrefix
+	}
+	return r.KeyPrefix
+}
 
 func createDefaultConfig() *Config {
 	server := confighttp.NewDefaultServerConfig()
@@ -141,7 +152,6 @@ func createDefaultConfig() *Config {
 		MaxDomains:           defaultMaxDomains,
 		MaxOpenScans:         defaultMaxOpenScans,
 		StaleScanAfter:       defaultStaleScanAfter,
-		SharedState:          SharedStateConfig{Redis: configoptional.Default(RedisConfig{KeyPrefix: defaultKeyPrefix})},
 		Metrics:              metadata.DefaultMetricsConfig(),
 		Events:               metadata.DefaultEventsConfig(),
 		ResourceAttributes:   metadata.DefaultResourceAttributesConfig(),
@@ -213,10 +223,10 @@ func (cfg *Config) Validate() error {
 }
 
 func (cfg *Config) validateSharedState() []error {
-	if !cfg.SharedState.Redis.HasValue() {
+	r := cfg.SharedState.Redis
+	if r == nil {
 		return nil
 	}
-	r := cfg.SharedState.Redis.Get()
 	var errs []error
 	switch {
 	case r.Endpoint == "" && len(r.Endpoints) == 0:
@@ -227,8 +237,8 @@ func (cfg *Config) validateSharedState() []error {
 	if r.DB < 0 {
 		errs = append(errs, fmt.Errorf("shared_state::redis::db must not be negative, got %d", r.DB))
 	}
-	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, "{}") {
-		errs = append(errs, fmt.Errorf("shared_state::redis::key_prefix must be set and without '{' or '}', got %q", r.KeyPrefix))
+	if strings.ContainsAny(r.KeyPrefix, "{}") {
+		errs = append(errs, fmt.Errorf("shared_state::redis::key_prefix must not contain '{' or '}', got %q", r.KeyPrefix))
 	}
 	if cfg.StorageID != nil {
 		errs = append(errs, errors.New("storage must not be set with shared_state::redis: Redis keeps the dedup memory, the scan state "+

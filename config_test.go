@@ -135,10 +135,10 @@ func TestLoadConfig(t *testing.T) {
 
 	replicasExpected := createDefaultConfig()
 	replicasExpected.Secret = "replicas-s3cr3t"
-	replicasExpected.SharedState.Redis = configoptional.Some(RedisConfig{
+	replicasExpected.SharedState.Redis = &RedisConfig{
 		Endpoint: "redis.internal:6379", Username: "detectify", Password: "redis-pa55word-9f8e", DB: 2,
-		TLS: configoptional.Some(configtls.ClientConfig{}), KeyPrefix: "detectify/", ReplicaID: "collector-0",
-	})
+		TLS: configoptional.Some(configtls.ClientConfig{}), ReplicaID: "collector-0",
+	}
 
 	tests := []struct {
 		name     string
@@ -198,7 +198,7 @@ func TestConfigValidateInvalid(t *testing.T) {
 		{name: "redis_without_endpoint", key: "shared_state::redis::endpoint", message: "must be set"},
 		{name: "redis_endpoint_and_endpoints", key: "shared_state::redis", message: "not both"},
 		{name: "redis_with_storage", key: "storage", message: "use storage for a single replica, shared_state for several"},
-		{name: "redis_bad_prefix", key: "key_prefix", message: "without '{' or '}'"},
+		{name: "redis_bad_prefix", key: "key_prefix", message: "must not contain '{' or '}'"},
 		{name: "redis_negative_db", key: "shared_state::redis::db", message: "must not be negative"},
 	}
 	for _, tt := range tests {
@@ -258,8 +258,8 @@ func TestConfigDoesNotLeakSecrets(t *testing.T) {
 					secrets = append(secrets, string(s))
 				}
 			}
-			if cfg.SharedState.Redis.HasValue() && cfg.SharedState.Redis.Get().Password != "" {
-				secrets = append(secrets, string(cfg.SharedState.Redis.Get().Password))
+			if cfg.SharedState.Redis != nil && cfg.SharedState.Redis.Password != "" {
+				secrets = append(secrets, string(cfg.SharedState.Redis.Password))
 			}
 			require.NotEmpty(t, secrets, "entry must carry a secret to check")
 

@@ -150,8 +150,8 @@ func (r *detectifyReceiver) start(ctx context.Context, host component.Host, repo
 // openState creates the state, continuing the saved one when a storage
 // extension holds it: same start time, same counts, scans and dedup memory.
 func (r *detectifyReceiver) openState(ctx context.Context, host component.Host) error {
-	if r.cfg.SharedState.Redis.HasValue() {
-		if err := r.openSharedState(ctx, r.cfg.SharedState.Redis.Get()); err != nil {
+	if r.cfg.SharedState.Redis != nil {
+		if err := r.openSharedState(ctx, r.cfg.SharedState.Redis); err != nil {
 			return err
 		}
 		if r.state.Restored() {

@@ -64,7 +64,7 @@ func (r *detectifyReceiver) openSharedState(ctx context.Context, cfg *RedisConfi
 	if err != nil {
 		return err
 	}
-	s, err := state.NewRedis(ctx, r.cfg.stateConfig(), state.RedisConfig{Client: client, KeyPrefix: cfg.KeyPrefix, Replica: replica}, r.now())
+	s, err := state.NewRedis(ctx, r.cfg.stateConfig(), state.RedisConfig{Client: client, KeyPrefix: cfg.keyPrefix(), Replica: replica}, r.now())
 	if err != nil {
 		return errors.Join(fmt.Errorf("shared_state: %w", err), client.Close())
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
@@ -17,7 +16,7 @@ import (
 // (an in-process fake here; the end-to-end tests run redis-server).
 func withRedis(addr, replica string) func(*Config) {
 	return func(cfg *Config) {
-		cfg.SharedState.Redis = configoptional.Some(RedisConfig{Endpoint: addr, KeyPrefix: defaultKeyPrefix, ReplicaID: replica})
+		cfg.SharedState.Redis = &RedisConfig{Endpoint: addr, ReplicaID: replica}
 	}
 }
 
