@@ -442,9 +442,9 @@ func TestObsReportCountsAcceptedAndRefusedRecords(t *testing.T) {
 
 	assert.Equal(t, map[string]int64{"http": 1}, h.telemetrySum("otelcol_receiver_accepted_log_records", "transport"))
 	assert.Equal(t, map[string]int64{"http": 1}, h.telemetrySum("otelcol_receiver_refused_log_records", "transport"))
-	// my.domain's findings (critical, high, medium), scans (started) and
-	// open scans.
-	assert.Equal(t, map[string]int64{"http": 5}, h.telemetrySum("otelcol_receiver_accepted_metric_points", "transport"))
+	// my.domain's findings (critical, high, medium), scans (started,
+	// stalled) and open scans.
+	assert.Equal(t, map[string]int64{"http": 6}, h.telemetrySum("otelcol_receiver_accepted_metric_points", "transport"))
 }
 
 // With tls:, the receiver's own telemetry says https.

@@ -29,6 +29,7 @@ func TestFirstSeenDomainStartsCriticalHighAndMediumAtZero(t *testing.T) {
 		"detectify.findings{detectify.domain=new.example,detectify.finding.severity=high}":     0,
 		"detectify.findings{detectify.domain=new.example,detectify.finding.severity=medium}":   0,
 		"detectify.scans{detectify.domain=new.example,detectify.scan.state=started}":           1,
+		"detectify.scans{detectify.domain=new.example,detectify.scan.state=stalled}":           0,
 		"detectify.scans.open{detectify.domain=new.example}":                                   1,
 	}, h.metrics.current(t))
 }
@@ -114,7 +115,7 @@ func TestIntervalEmitsEverySeries(t *testing.T) {
 	h.flush()
 	h.interval()
 	last := flattenMetrics(t, h.metrics.emissions()[len(h.metrics.emissions())-1])
-	assert.Len(t, last, 10, "both domains' series")
+	assert.Len(t, last, 12, "both domains' series")
 }
 
 // The timers run by themselves: with short intervals, a webhook's counts

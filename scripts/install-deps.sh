@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the external programs the rule tests and the Prometheus e2e test
-# run: prometheus + promtool (Debian package `prometheus`) and Alertmanager +
-# amtool (Debian package `prometheus-alertmanager`, whose server binary is
-# called prometheus-alertmanager). Arguments BINARY=PACKAGE ask for other
+# Installs the external programs the rule tests and the e2e tests run:
+# prometheus + promtool (Debian package `prometheus`), Alertmanager + amtool
+# (Debian package `prometheus-alertmanager`, whose server binary is called
+# prometheus-alertmanager) and redis-server (the replicas' shared state). Arguments BINARY=PACKAGE ask for other
 # programs instead, e.g. `scripts/install-deps.sh wrk=wrk` for the benchmark.
 #
 # Idempotent: does nothing when every binary is already on PATH. Otherwise it
@@ -19,6 +19,7 @@ if [ $# -eq 0 ]; then
     [promtool]=prometheus
     [prometheus-alertmanager]=prometheus-alertmanager
     [amtool]=prometheus-alertmanager
+    [redis-server]=redis-server
   )
 fi
 for arg in "$@"; do

@@ -21,13 +21,30 @@ Signing:
   -unsigned          send no signature, for receivers with allow_unsigned
 
 Messages (pick one; -seed is the default):
-  -seed              Detectify's three documented example messages
+  -format FORMAT     message shape for -seed, -scenario and -unique (-file is
+                     sent as written): classic (default; flat, "type":
+                     "event_finding_high", ...) or current ("event_type",
+                     "timestamp", the subject in a nested object)
+  -seed              the example messages: classic, Detectify's three
+                     documented ones byte for byte; current, scan started, a
+                     finding, scan completed and an asset change
   -scenario          one scan per domain: started, findings, finished
     -domains N|LIST  number of domains, or comma-separated names (default 3)
-    -findings N      findings per scan, 0 to 100 (default 5)
+    -findings N      findings each scan finds, of every level (default 5)
+    -titles K        distinct finding titles per scan, 1 to 32 (default 12);
+                     a few titles make up most findings, as on real sites
+    -unfinished N    the last N scans never finish: no finished message
+                     (default 0)
   -unique N          N distinct findings, for load tests
   -file PATH         a JSON object or an array of objects, sent byte for byte
   -random-seed N     seed for -scenario and -unique; 0 picks one and prints it
+
+  A scenario sends what Detectify would. Detectify withholds finding messages
+  beyond 10 per finding title and 100 per scan, and sends none for low and
+  information findings (classic webhooks have only high and medium finding
+  events). The finished message still counts every finding the scan found, so
+  a receiver can tell how many were withheld; the progress line says how many
+  that is, per domain.
 
   A receiver treats an identical body seen again within minutes as a
   redelivery, so resending -seed, -file or a fixed -random-seed is not counted
@@ -61,6 +78,9 @@ Examples:
 
   # A scan of two named domains, 20 findings each, base64 signatures
   detectify-send -scenario -domains shop.example.com,api.example.com -findings 20 -encoding base64
+
+  # Current-format scans that run into Detectify's limits; one never finishes
+  detectify-send -format current -scenario -domains 4 -findings 300 -unfinished 1
 
   # Load test: 10000 distinct findings, 8 at a time, at most 500 per second
   detectify-send -unique 10000 -concurrency 8 -rate 500 -quiet

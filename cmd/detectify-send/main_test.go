@@ -6,8 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/detectify-otel/detectifyreceiver/internal/webhooksend"
 	"go.uber.org/goleak"
 )
 
@@ -86,6 +87,14 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// The help states the scenario's title bounds; they must be the library's.
+func TestHelpTitleBounds(t *testing.T) {
+	want := fmt.Sprintf("1 to %d (default %d)", webhooksend.MaxTitles, webhooksend.DefaultTitles)
+	if !strings.Contains(helpText, want) {
+		t.Errorf("help text lacks %q", want)
+	}
+}
+
 func TestHelpNamesEveryFlag(t *testing.T) {
 	newFlagSet(&options{}).VisitAll(func(f *flag.Flag) {
 		if !strings.Contains(helpText, "\n  -"+f.Name+" ") && !strings.Contains(helpText, "\n    -"+f.Name+" ") {
@@ -114,8 +123,18 @@ func TestUsageErrors(t *testing.T) {
 		{"two sources", withSecret, []string{"-seed", "-scenario"}, "choose one"},
 		{"file and unique", withSecret, []string{"-file", "x.json", "-unique", "3"}, "choose one"},
 		{"findings without scenario", withSecret, []string{"-findings", "3"}, "need -scenario"},
+		{"titles without scenario", withSecret, []string{"-unique", "3", "-titles", "3"}, "need -scenario"},
+		{"unfinished without scenario", withSecret, []string{"-unfinished", "1"}, "need -scenario"},
 		{"random seed with seed messages", withSecret, []string{"-random-seed", "3"}, "needs -scenario"},
-		{"too many findings", withSecret, []string{"-scenario", "-findings", "101"}, "per-scan limit"},
+		{"negative findings", withSecret, []string{"-scenario", "-findings", "-1"}, "-findings must not be negative"},
+		{"zero titles", withSecret, []string{"-scenario", "-titles", "0"}, "-titles must be 1 to"},
+		{"more titles than known", withSecret, []string{"-scenario", "-titles", "33"}, "-titles must be 1 to 32"},
+		{"negative unfinished", withSecret, []string{"-scenario", "-unfinished", "-1"}, "-unfinished must not be negative"},
+		{"more unfinished than domains", withSecret, []string{"-scenario", "-unfinished", "4"}, "more than the 3 scanned domains"},
+		{"more unfinished than named domains", withSecret, []string{"-scenario", "-domains", "a.test,b.test", "-unfinished", "3"}, "more than the 2 scanned domains"},
+		{"unknown format", withSecret, []string{"-format", "v2"}, `unknown format "v2"`},
+		{"empty format", withSecret, []string{"-scenario", "-format", ""}, "unknown format"},
+		{"format with file", withSecret, []string{"-format", "current", "-file", "x.json"}, "-format does not apply to -file"},
 		{"zero domains", withSecret, []string{"-scenario", "-domains", "0"}, "at least 1"},
 		{"empty domain name", withSecret, []string{"-scenario", "-domains", "a.test,,b.test"}, "empty name"},
 		{"zero unique", withSecret, []string{"-unique", "0"}, "at least 1"},
@@ -156,27 +175,6 @@ func TestDelivers(t *testing.T) {
 	}
 	if bodies, bad := rc.seen(); len(bodies) != 3 || bad != 0 {
 		t.Errorf("receiver got %d messages, %d badly signed", len(bodies), bad)
-	}
-}
-
-func TestScenarioFlags(t *testing.T) {
-	srv, rc := startReceiver(t, http.StatusAccepted)
-	res := runCLI(context.Background(), withSecret, "-url", srv.URL, "-quiet",
-		"-scenario", "-domains", "a.test, b.test", "-findings", "2", "-random-seed", "9", "-concurrency", "2")
-	if res.code != exitOK || res.stdout != "" || res.stderr != "" {
-		t.Fatalf("quiet success should print nothing: %+v", res)
-	}
-	bodies, _ := rc.seen()
-	domains := map[string]int{}
-	for _, body := range bodies {
-		var m struct{ Domain string }
-		if err := json.Unmarshal(body, &m); err != nil {
-			t.Fatal(err)
-		}
-		domains[m.Domain]++
-	}
-	if len(bodies) != 8 || domains["a.test"] != 4 || domains["b.test"] != 4 {
-		t.Errorf("got %d messages over %v, want 4 each for a.test and b.test", len(bodies), domains)
 	}
 }
 

@@ -28,10 +28,13 @@ type options struct {
 	unsigned bool
 	insecure bool
 
+	format     string
 	seed       bool
 	scenario   bool
 	domains    string
 	findings   int
+	titles     int
+	unfinished int
 	unique     int
 	file       string
 	randomSeed uint64
@@ -80,10 +83,13 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.unsigned, "unsigned", false, "")
 	fs.BoolVar(&o.insecure, "insecure", false, "")
 
+	fs.StringVar(&o.format, "format", string(webhooksend.FormatClassic), "")
 	fs.BoolVar(&o.seed, "seed", false, "")
 	fs.BoolVar(&o.scenario, "scenario", false, "")
 	fs.StringVar(&o.domains, "domains", strconv.Itoa(webhooksend.DefaultDomainCount), "")
 	fs.IntVar(&o.findings, "findings", 5, "")
+	fs.IntVar(&o.titles, "titles", webhooksend.DefaultTitles, "")
+	fs.IntVar(&o.unfinished, "unfinished", 0, "")
 	fs.IntVar(&o.unique, "unique", 0, "")
 	fs.StringVar(&o.file, "file", "", "")
 	fs.Uint64Var(&o.randomSeed, "random-seed", 0, "")
@@ -111,12 +117,18 @@ func (o *options) check() error {
 	switch {
 	case sources > 1:
 		return errors.New("choose one of -seed, -scenario, -unique and -file")
-	case (o.set["domains"] || o.set["findings"]) && !o.scenario:
-		return errors.New("-domains and -findings need -scenario")
+	case (o.set["domains"] || o.set["findings"] || o.set["titles"] || o.set["unfinished"]) && !o.scenario:
+		return errors.New("-domains, -findings, -titles and -unfinished need -scenario")
 	case o.set["random-seed"] && !o.scenario && !o.set["unique"]:
 		return errors.New("-random-seed needs -scenario or -unique")
-	case o.findings < 0 || o.findings > webhooksend.MaxFindingsPerScan:
-		return fmt.Errorf("-findings must be 0 to %d, Detectify's per-scan limit", webhooksend.MaxFindingsPerScan)
+	case o.set["format"] && o.set["file"]:
+		return errors.New("-format does not apply to -file, which is sent as written")
+	case o.findings < 0:
+		return errors.New("-findings must not be negative")
+	case o.titles < 1 || o.titles > webhooksend.MaxTitles:
+		return fmt.Errorf("-titles must be 1 to %d", webhooksend.MaxTitles)
+	case o.unfinished < 0:
+		return errors.New("-unfinished must not be negative")
 	case o.set["unique"] && o.unique < 1:
 		return errors.New("-unique must be at least 1")
 	case o.set["file"] && o.file == "":
@@ -130,9 +142,19 @@ func (o *options) check() error {
 	case !o.unsigned && o.secret == "":
 		return fmt.Errorf("no secret: pass -secret, set %s, or use -unsigned", secretEnv)
 	}
+	if _, err := webhooksend.ParseFormat(o.format); err != nil {
+		return fmt.Errorf("-format: %w", err)
+	}
 	if o.scenario {
-		if _, _, err := parseDomains(o.domains); err != nil {
+		count, names, err := parseDomains(o.domains)
+		if err != nil {
 			return err
+		}
+		if names != nil {
+			count = len(names)
+		}
+		if o.unfinished > count {
+			return fmt.Errorf("-unfinished %d is more than the %d scanned domains", o.unfinished, count)
 		}
 	}
 	return nil
@@ -149,21 +171,25 @@ func (o *options) load() (source, error) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	format, err := webhooksend.ParseFormat(o.format)
+	if err != nil {
+		return source{}, err
+	}
 	switch {
 	case o.scenario:
 		count, names, err := parseDomains(o.domains)
 		if err != nil {
 			return source{}, err
 		}
-		msgs := webhooksend.Scenario(webhooksend.ScenarioOptions{
-			Domains: names, DomainCount: count, FindingsPerScan: o.findings, Seed: seed,
-		})
-		if names != nil {
-			count = len(names)
+		opts := webhooksend.ScenarioOptions{
+			Format: format, Domains: names, DomainCount: count, FindingsPerScan: o.findings,
+			Titles: o.titles, Unfinished: o.unfinished, Seed: seed,
 		}
-		return source{msgs, fmt.Sprintf("scenario of %d domains × %d findings, -random-seed %d", count, o.findings, seed)}, nil
+		msgs, scans := webhooksend.Scenario(opts)
+		return source{msgs, describeScenario(opts, scans)}, nil
 	case o.set["unique"]:
-		return source{webhooksend.UniqueFindings(o.unique, seed), fmt.Sprintf("%d unique findings, -random-seed %d", o.unique, seed)}, nil
+		msgs := webhooksend.UniqueFindingsIn(format, o.unique, seed)
+		return source{msgs, fmt.Sprintf("%d unique %s findings, -random-seed %d", o.unique, format, seed)}, nil
 	case o.set["file"]:
 		msgs, err := webhooksend.LoadFile(o.file)
 		if err != nil {
@@ -171,7 +197,7 @@ func (o *options) load() (source, error) {
 		}
 		return source{msgs, fmt.Sprintf("%d messages from %s", len(msgs), o.file)}, nil
 	default:
-		return source{webhooksend.SeedMessages(), "Detectify's example messages"}, nil
+		return source{webhooksend.SeedMessagesIn(format), fmt.Sprintf("the %s example messages", format)}, nil
 	}
 }
 

@@ -94,6 +94,9 @@ func (r rules) open(tx Tx, id string, scan ScanRecord, isNew bool) error {
 	}
 	domain.Updated = scan.FirstSeen
 	tx.PutDomain(scan.Domain, domain)
+	// The domain's stalled-scans series exists from its first scan on, so
+	// that its first stalled scan is an increase rate() can see.
+	tx.Count(CounterKey{Domain: scan.Domain, Metric: MetricScans, Value: ScanStateStalled}, 0)
 	return r.evict(tx, id)
 }
 
@@ -273,6 +276,10 @@ func limitsOf(scan ScanRecord) (limits, titles []string) {
 	return limits, titles
 }
 
+// ScanStateStalled is the detectify.scans state a stalled scan is counted
+// under, once, when it is reported.
+const ScanStateStalled = "stalled"
+
 // syntheticPrefix starts the ids the receiver makes up for scans that
 // name none; they are not shown as detectify.scan.id.
 const syntheticPrefix = "~"
@@ -304,6 +311,7 @@ func (r rules) stall(tx Tx, id string, cutoff, now time.Time) (*Stalled, error) 
 	}
 	scan.Stalled, scan.Closed = true, now
 	tx.PutScan(id, scan)
+	tx.Count(CounterKey{Domain: scan.Domain, Metric: MetricScans, Value: ScanStateStalled}, 1)
 	if err := r.closeInDomain(tx, scan.Domain, id); err != nil {
 		return nil, err
 	}

@@ -352,6 +352,9 @@ func TestStalledScans(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, stalled, 1)
 		assert.Equal(t, "s", stalled[0].ScanID)
+		m, err := s.Metrics(ctx, true)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), m["d"].Counts.Scans[ScanStateStalled], "two scans stalled, each counted once")
 
 		// A stalled scan that finishes after all still has its duration.
 		got := deliver(t, s, finished("d", "s", 0, 0, 0), t0.Add(60*time.Hour)).Insight
@@ -385,7 +388,8 @@ func TestCountsPerDomainAndLevel(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, map[string]int64{"critical": 0, "high": 0, "medium": 0}, m["d"].Counts.Findings,
 			"a new domain's critical, high and medium series start at 0")
-		assert.Equal(t, map[string]int64{"started": 1}, m["d"].Counts.Scans)
+		assert.Equal(t, map[string]int64{"started": 1, ScanStateStalled: 0}, m["d"].Counts.Scans,
+			"the stalled series starts at 0 with the domain's first scan")
 		for i, level := range []string{"critical", "high", "medium", "low", "information", "information", "weird"} {
 			deliver(t, s, finding("d", "s", "t", level, i), t0)
 		}

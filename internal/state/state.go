@@ -179,6 +179,9 @@ func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) e
 				if err := s.rules.open(tx, st.id, scan, true); err != nil {
 					return Insight{}, err
 				}
+				// Counted again when it is reported again. The metrics
+				// never saw the count: they are emitted before sweeps.
+				tx.Count(CounterKey{Domain: scan.Domain, Metric: MetricScans, Value: ScanStateStalled}, -1)
 			}
 		}
 		return Insight{}, nil

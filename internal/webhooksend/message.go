@@ -5,40 +5,28 @@ import (
 	"strconv"
 )
 
-// Message types defined by Detectify's webhook contract.
-const (
-	TypeScanStarted   = "event_scan_started"
-	TypeScanFinished  = "event_scan_finished"
-	TypeFindingHigh   = "event_finding_high"
-	TypeFindingMedium = "event_finding_medium"
-)
-
-// The structs mirror the documented field order so generated messages read
-// like the examples.
-
-type scanStarted struct {
-	Type      string `json:"type"`
-	Domain    string `json:"domain"`
-	ReportURL string `json:"report_url"`
+// scan is one generated scan: what its messages share.
+type scan struct {
+	domain string
+	// id is what a receiver correlates the scan's messages by: the <scan>
+	// segment of the classic report URL, the current scan object's id.
+	id        string
+	reportURL string // classic only
 }
 
-type scanFinished struct {
-	Type             string `json:"type"`
-	Domain           string `json:"domain"`
-	ReportURL        string `json:"report_url"`
-	CriticalFindings int    `json:"critical_findings"`
-	MediumFindings   int    `json:"medium_findings"`
-	NoticeFindings   int    `json:"notice_findings"`
+// shape writes the messages of one format.
+type shape interface {
+	newScan(domain string) scan
+	started(s scan) []byte
+	finding(s scan, v vulnerability) []byte
+	finished(s scan, found LevelCounts) []byte
 }
 
-type finding struct {
-	Type       string   `json:"type"`
-	Domain     string   `json:"domain"`
-	CVSSScore  cvss     `json:"cvss_score"`
-	Severity   string   `json:"severity"`
-	Title      string   `json:"title"`
-	FindingURL string   `json:"finding_url"`
-	Tags       []string `json:"tags"`
+func (g *generator) shape(f Format) shape {
+	if f.current() {
+		return currentShape{g}
+	}
+	return classicShape{g}
 }
 
 // cvss is a CVSS score kept in tenths, so 9.0 is written as "9.0" like
@@ -49,9 +37,9 @@ func (c cvss) MarshalJSON() ([]byte, error) {
 	return strconv.AppendFloat(nil, float64(c)/10, 'f', 1, 64), nil
 }
 
-// mustMarshal encodes the fixed message structs above. They hold only
-// strings and integers, so encoding cannot fail; a failure is a programming
-// error.
+// mustMarshal encodes the fixed message structs of this package. They hold
+// only strings, integers and string slices, so encoding cannot fail; a
+// failure is a programming error.
 func mustMarshal(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {

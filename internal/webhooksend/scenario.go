@@ -1,88 +1,102 @@
 package webhooksend
 
-import (
-	"encoding/hex"
-	"fmt"
-	"math/rand/v2"
-)
+import "fmt"
 
-const (
-	// DefaultDomainCount is the number of domains scanned when a scenario
-	// names none.
-	DefaultDomainCount = 3
-	// MaxFindingsPerScan is Detectify's limit on finding messages per scan.
-	MaxFindingsPerScan = 100
-)
+// DefaultDomainCount is the number of domains scanned when a scenario
+// names none.
+const DefaultDomainCount = 3
 
 // ScenarioOptions shapes a generated scan scenario.
 type ScenarioOptions struct {
+	// Format is the message shape; the zero value is FormatClassic.
+	Format Format
 	// Domains names the scanned domains. When empty, DomainCount domains
 	// under example.com are generated.
 	Domains []string
 	// DomainCount is the number of generated domains when Domains is empty;
 	// zero or less means DefaultDomainCount.
 	DomainCount int
-	// FindingsPerScan is the number of finding messages per scan, clamped to
-	// [0, MaxFindingsPerScan].
+	// FindingsPerScan is the number of findings each scan finds, of every
+	// level. Detectify sends messages for fewer: see Scenario.
 	FindingsPerScan int
+	// Titles is the number of distinct finding titles per scan, clamped to
+	// [1, MaxTitles]; zero or less means DefaultTitles.
+	Titles int
+	// Unfinished is the number of scans, the last ones, that never finish:
+	// no finished message is sent for them. Zero or less finishes all.
+	Unfinished int
 	// Seed makes the scenario reproducible: equal options give equal bytes.
 	Seed uint64
 }
 
-// Scenario returns the messages of one scan per domain, in delivery order:
-// event_scan_started, FindingsPerScan findings of mixed severity, then
-// event_scan_finished whose critical_findings counts the findings with CVSS
-// 9.0 or more and whose medium_findings counts the medium ones. Every message
-// is distinct, so a receiver's redelivery detection never drops one.
-func Scenario(opts ScenarioOptions) [][]byte {
-	g := newGenerator(opts.Seed)
-	domains := opts.domains()
-	perScan := min(max(opts.FindingsPerScan, 0), MaxFindingsPerScan)
-
-	msgs := make([][]byte, 0, len(domains)*(perScan+2))
-	for _, domain := range domains {
-		report := g.reportURL()
-		msgs = append(msgs, mustMarshal(scanStarted{
-			Type: TypeScanStarted, Domain: domain, ReportURL: report,
-		}))
-		done := scanFinished{
-			Type: TypeScanFinished, Domain: domain, ReportURL: report,
-			NoticeFindings: g.rng.IntN(4),
-		}
-		for range perScan {
-			f := g.finding(domain, report)
-			switch {
-			case f.CVSSScore >= 90:
-				done.CriticalFindings++
-			case f.Type == TypeFindingMedium:
-				done.MediumFindings++
-			}
-			msgs = append(msgs, mustMarshal(f))
-		}
-		msgs = append(msgs, mustMarshal(done))
-	}
-	return msgs
+// ScanSummary is what one generated scan found and what of it the
+// scenario sends, so a test can tell what a receiver should conclude.
+type ScanSummary struct {
+	Domain string
+	// ScanID is what a receiver correlates the scan's messages by: the
+	// <scan> segment of the classic report URL, the current scan's id.
+	ScanID string
+	// Found counts every finding of the scan by level; a finished message
+	// reports these counts.
+	Found LevelCounts
+	// Sent is the number of finding messages sent.
+	Sent int
+	// Withheld is Found.Reported() - Sent: the findings of levels Detectify
+	// sends messages for that got none because of its limits. It is what a
+	// receiver computes as undelivered from the finished message; for an
+	// unfinished scan no receiver can know it.
+	Withheld int
+	// Finished tells whether the scan's finished message is sent.
+	Finished bool
 }
 
-// UniqueFindings returns n distinct finding messages spread over
-// DefaultDomainCount domains, for load tests where every request must reach
-// the receiver's pipeline rather than be treated as a redelivery.
-func UniqueFindings(n int, seed uint64) [][]byte {
-	if n <= 0 {
-		return nil
+// Scenario returns the messages of one scan per domain, in delivery order,
+// and a summary of each scan. A scan's messages are scan started, a finding
+// message for each finding Detectify would send, then scan finished
+// (classic) or scan completed (current) with the counts of everything the
+// scan found, unless the scan is one of the Unfinished.
+//
+// As Detectify's sender does, a scan sends messages only for findings of
+// the levels its classic events cover (critical, high and medium; low and
+// information findings are only counted), at most MaxFindingsPerTitle per
+// title and at most MaxFindingsPerScan in all. Every message is distinct,
+// so a receiver's redelivery detection never drops one.
+func Scenario(opts ScenarioOptions) ([][]byte, []ScanSummary) {
+	g := newGenerator(opts.Seed)
+	sh := g.shape(opts.Format)
+	domains := opts.domains()
+	findings := max(opts.FindingsPerScan, 0)
+	titles := opts.Titles
+	if titles <= 0 {
+		titles = DefaultTitles
 	}
-	g := newGenerator(seed)
-	domains := generatedDomains(DefaultDomainCount)
-	reports := make([]string, len(domains))
-	for i := range reports {
-		reports[i] = g.reportURL()
+
+	msgs := make([][]byte, 0, len(domains)*(min(findings, MaxFindingsPerScan)+2))
+	scans := make([]ScanSummary, len(domains))
+	for d, domain := range domains {
+		s := sh.newScan(domain)
+		msgs = append(msgs, sh.started(s))
+		mix := g.newTitleMix(titles)
+		limits := newSenderLimits()
+		var found LevelCounts
+		for range findings {
+			v := mix.draw(g)
+			found.add(v.level)
+			if limits.allow(v) {
+				msgs = append(msgs, sh.finding(s, v))
+			}
+		}
+		// The last Unfinished scans; more than there are means all.
+		finished := d < len(domains)-opts.Unfinished
+		if finished {
+			msgs = append(msgs, sh.finished(s, found))
+		}
+		scans[d] = ScanSummary{
+			Domain: domain, ScanID: s.id, Found: found,
+			Sent: limits.sent, Withheld: found.Reported() - limits.sent, Finished: finished,
+		}
 	}
-	msgs := make([][]byte, n)
-	for i := range msgs {
-		d := i % len(domains)
-		msgs[i] = mustMarshal(g.finding(domains[d], reports[d]))
-	}
-	return msgs
+	return msgs, scans
 }
 
 func (o ScenarioOptions) domains() []string {
@@ -109,94 +123,4 @@ func generatedDomains(n int) []string {
 		}
 	}
 	return out
-}
-
-// level describes one finding message type and the CVSS range (in tenths)
-// Detectify reports it for.
-type level struct {
-	typ      string
-	severity string
-	minCVSS  cvss
-	maxCVSS  cvss
-	titles   []string
-}
-
-var (
-	levelHigh = level{
-		typ: TypeFindingHigh, severity: "high", minCVSS: 60, maxCVSS: 99,
-		titles: []string{
-			"SQL Injection",
-			"Stored Cross-site Scripting (XSS)",
-			"Reflected Cross-site Scripting (XSS)",
-			"Server-Side Request Forgery (SSRF)",
-			"Path Traversal",
-			"Subdomain Takeover",
-			"Exposed Git Repository (.git)",
-		},
-	}
-	levelMedium = level{
-		typ: TypeFindingMedium, severity: "medium", minCVSS: 30, maxCVSS: 59,
-		titles: []string{
-			"Login Cross Site Request Forgery (CSRF/XSRF)",
-			"Open Redirect",
-			"Clickjacking",
-			"DOM-based Cross-site Scripting (XSS)",
-			"Cross-Origin Resource Sharing (CORS) Misconfiguration",
-			"Missing HTTP Strict Transport Security (HSTS)",
-		},
-	}
-)
-
-// generator draws every random value from one seeded source so a scenario
-// is reproducible from its seed.
-type generator struct {
-	rng *rand.Rand
-}
-
-func newGenerator(seed uint64) *generator {
-	// The second PCG word only needs to differ from the first; the golden
-	// ratio constant spreads small seeds apart.
-	return &generator{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-}
-
-func (g *generator) finding(domain, reportURL string) finding {
-	lv := levelMedium
-	if g.rng.IntN(2) == 0 {
-		lv = levelHigh
-	}
-	return finding{
-		Type:       lv.typ,
-		Domain:     domain,
-		CVSSScore:  lv.minCVSS + cvss(g.rng.IntN(int(lv.maxCVSS-lv.minCVSS)+1)),
-		Severity:   lv.severity,
-		Title:      lv.titles[g.rng.IntN(len(lv.titles))],
-		FindingURL: reportURL + "/" + g.uuid(),
-		Tags:       []string{"new"},
-	}
-}
-
-// reportURL has Detectify's shape: a 32-hex report token and a 40-hex scan id.
-func (g *generator) reportURL() string {
-	return "https://detectify.com/report/" + g.hex(16) + "/" + g.hex(20)
-}
-
-// hex returns n random bytes hex-encoded.
-func (g *generator) hex(n int) string {
-	return hex.EncodeToString(g.bytes(n))
-}
-
-// uuid returns a random (version 4) UUID.
-func (g *generator) uuid() string {
-	b := g.bytes(16)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func (g *generator) bytes(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(g.rng.Uint32())
-	}
-	return b
 }

@@ -1,165 +1,291 @@
 package webhooksend
 
 import (
-	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 )
 
-var (
-	reportURLPattern  = regexp.MustCompile(`^https://detectify\.com/report/[0-9a-f]{32}/[0-9a-f]{40}$`)
-	findingURLPattern = regexp.MustCompile(`^(https://detectify\.com/report/[0-9a-f]{32}/[0-9a-f]{40})/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-)
-
-// message is the union of all message fields, for decoding in tests.
-type message struct {
-	Type             string   `json:"type"`
-	Domain           string   `json:"domain"`
-	ReportURL        string   `json:"report_url"`
-	CriticalFindings int      `json:"critical_findings"`
-	MediumFindings   int      `json:"medium_findings"`
-	NoticeFindings   int      `json:"notice_findings"`
-	CVSSScore        float64  `json:"cvss_score"`
-	Severity         string   `json:"severity"`
-	Title            string   `json:"title"`
-	FindingURL       string   `json:"finding_url"`
-	Tags             []string `json:"tags"`
-}
-
-func decode(t *testing.T, raw []byte) message {
-	t.Helper()
-	var m message
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("%s: %v", raw, err)
-	}
-	return m
-}
-
-// checkFinding verifies a finding's type, severity and CVSS range agree and
-// returns the report URL its finding URL extends.
-func checkFinding(t *testing.T, m message) string {
-	t.Helper()
-	switch m.Type {
-	case TypeFindingHigh:
-		if m.Severity != "high" || m.CVSSScore < 6.0 || m.CVSSScore > 9.9 {
-			t.Errorf("bad high finding: %+v", m)
-		}
-	case TypeFindingMedium:
-		if m.Severity != "medium" || m.CVSSScore < 3.0 || m.CVSSScore > 5.9 {
-			t.Errorf("bad medium finding: %+v", m)
-		}
-	default:
-		t.Fatalf("want a finding, got %+v", m)
-	}
-	if m.Title == "" || !slices.Equal(m.Tags, []string{"new"}) {
-		t.Errorf("finding lacks title or tags: %+v", m)
-	}
-	match := findingURLPattern.FindStringSubmatch(m.FindingURL)
-	if match == nil {
-		t.Fatalf("finding_url %q has the wrong shape", m.FindingURL)
-	}
-	return match[1]
-}
+var formats = []Format{FormatClassic, FormatCurrent}
 
 func TestScenario(t *testing.T) {
 	tests := []struct {
 		name        string
 		opts        ScenarioOptions
 		wantDomains []string
-		wantPerScan int
+		// wantFinished per domain; nil means every scan finishes.
+		wantFinished []bool
+		// wantSent is every scan's number of finding messages; -1 skips.
+		wantSent int
+		// wantTitleLimit asks some scan to send MaxFindingsPerTitle messages
+		// of one title and withhold more of it.
+		wantTitleLimit bool
 	}{
 		{
 			name:        "defaults",
 			opts:        ScenarioOptions{},
 			wantDomains: []string{"www.example.com", "api.example.com", "shop.example.com"},
+			wantSent:    0,
 		},
 		{
 			name:        "counted domains",
 			opts:        ScenarioOptions{DomainCount: 10, FindingsPerScan: 12, Seed: 7},
 			wantDomains: generatedDomains(10),
-			wantPerScan: 12,
+			wantSent:    -1,
 		},
 		{
 			name:        "named domains",
 			opts:        ScenarioOptions{Domains: []string{"a.test", "b.test"}, FindingsPerScan: 3, Seed: 1},
 			wantDomains: []string{"a.test", "b.test"},
-			wantPerScan: 3,
+			wantSent:    -1,
 		},
 		{
-			name:        "per-scan limit",
-			opts:        ScenarioOptions{DomainCount: 1, FindingsPerScan: 500},
-			wantDomains: []string{"www.example.com"},
-			wantPerScan: MaxFindingsPerScan,
+			name:           "130 findings hit the per-title limit",
+			opts:           ScenarioOptions{DomainCount: 3, FindingsPerScan: 130, Seed: 1},
+			wantDomains:    generatedDomains(3),
+			wantSent:       -1,
+			wantTitleLimit: true,
+		},
+		{
+			name:        "1000 findings of every title hit the per-scan limit",
+			opts:        ScenarioOptions{DomainCount: 2, FindingsPerScan: 1000, Titles: MaxTitles, Seed: 5},
+			wantDomains: generatedDomains(2),
+			wantSent:    MaxFindingsPerScan,
+		},
+		{
+			name:           "one title",
+			opts:           ScenarioOptions{DomainCount: 8, FindingsPerScan: 40, Titles: 1, Seed: 3},
+			wantDomains:    generatedDomains(8),
+			wantSent:       -1,
+			wantTitleLimit: true,
+		},
+		{
+			name:        "more titles than the catalog has",
+			opts:        ScenarioOptions{DomainCount: 1, FindingsPerScan: 300, Titles: MaxTitles + 10, Seed: 4},
+			wantDomains: generatedDomains(1),
+			wantSent:    -1,
+		},
+		{
+			name:         "unfinished scans",
+			opts:         ScenarioOptions{DomainCount: 4, FindingsPerScan: 20, Unfinished: 2, Seed: 2},
+			wantDomains:  generatedDomains(4),
+			wantFinished: []bool{true, true, false, false},
+			wantSent:     -1,
+		},
+		{
+			name:         "more unfinished than domains",
+			opts:         ScenarioOptions{Domains: []string{"a.test", "b.test"}, FindingsPerScan: 5, Unfinished: 9},
+			wantDomains:  []string{"a.test", "b.test"},
+			wantFinished: []bool{false, false},
+			wantSent:     -1,
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			msgs := Scenario(tt.opts)
-			if want := len(tt.wantDomains) * (tt.wantPerScan + 2); len(msgs) != want {
-				t.Fatalf("got %d messages, want %d", len(msgs), want)
+	for _, f := range formats {
+		for _, tt := range tests {
+			t.Run(string(f)+"/"+tt.name, func(t *testing.T) {
+				opts := tt.opts
+				opts.Format = f
+				msgs, scans := Scenario(opts)
+				checkUnique(t, msgs)
+				checkScenario(t, opts, msgs, scans)
+
+				if got := domainsOf(scans); !slices.Equal(got, tt.wantDomains) {
+					t.Errorf("scanned %v, want %v", got, tt.wantDomains)
+				}
+				for i, s := range scans {
+					if want := tt.wantFinished == nil || tt.wantFinished[i]; s.Finished != want {
+						t.Errorf("scan of %s: Finished = %v, want %v", s.Domain, s.Finished, want)
+					}
+					if tt.wantSent >= 0 && s.Sent != tt.wantSent {
+						t.Errorf("scan of %s sent %d finding messages, want %d", s.Domain, s.Sent, tt.wantSent)
+					}
+				}
+				if tt.wantTitleLimit && !titleLimitReached(t, f, msgs, scans) {
+					t.Error("no scan sent the per-title limit of one title and withheld more")
+				}
+			})
+		}
+	}
+}
+
+// checkScenario checks the messages against the summaries and Detectify's
+// sender rules: each scan is started, then its finding messages, then
+// (unless unfinished) finished with the counts of all it found; at most
+// MaxFindingsPerTitle messages per title and MaxFindingsPerScan per scan,
+// none for low or information findings.
+func checkScenario(t *testing.T, opts ScenarioOptions, msgs [][]byte, scans []ScanSummary) {
+	t.Helper()
+	f := opts.Format
+	var prev view
+	next := 0
+	read := func() view {
+		t.Helper()
+		if next >= len(msgs) {
+			t.Fatalf("messages end after %d", len(msgs))
+		}
+		v := decodeView(t, f, msgs[next])
+		if f.current() && next > 0 && !v.timestamp.After(prev.timestamp) {
+			t.Errorf("message %d at %s does not follow %s", next, v.timestamp, prev.timestamp)
+		}
+		prev = v
+		next++
+		return v
+	}
+	for _, s := range scans {
+		if s.Found.Total() != opts.FindingsPerScan {
+			t.Errorf("scan of %s found %+v, want %d findings", s.Domain, s.Found, opts.FindingsPerScan)
+		}
+		if s.Withheld != s.Found.Reported()-s.Sent || s.Withheld < 0 {
+			t.Errorf("scan of %s: Withheld = %d, found %+v, sent %d", s.Domain, s.Withheld, s.Found, s.Sent)
+		}
+		if s.Sent > MaxFindingsPerScan {
+			t.Errorf("scan of %s sent %d finding messages, over the per-scan limit", s.Domain, s.Sent)
+		}
+		started := read()
+		if started.kind != kindStarted || started.domain != s.Domain || started.scanID != s.ScanID {
+			t.Fatalf("scan of %s (%s) starts with %+v", s.Domain, s.ScanID, started)
+		}
+		perTitle := map[string]int{}
+		for range s.Sent {
+			v := read()
+			if v.kind != kindFinding || v.domain != s.Domain || v.scanID != s.ScanID {
+				t.Fatalf("finding %+v does not belong to the scan of %s (%s)", v, s.Domain, s.ScanID)
 			}
-			checkUnique(t, msgs)
+			if !slices.Contains([]string{"critical", "high", "medium"}, v.level) {
+				t.Errorf("a %s finding was sent", v.level)
+			}
+			perTitle[v.title]++
+		}
+		for title, n := range perTitle {
+			if n > MaxFindingsPerTitle {
+				t.Errorf("scan of %s sent %d messages titled %q", s.Domain, n, title)
+			}
+		}
+		if !s.Finished {
+			continue
+		}
+		finished := read()
+		if finished.kind != kindFinished || finished.domain != s.Domain || finished.scanID != s.ScanID {
+			t.Fatalf("scan of %s (%s) finishes with %+v", s.Domain, s.ScanID, finished)
+		}
+		if want := wantCounts(f, s.Found); !mapsEqual(finished.counts, want) {
+			t.Errorf("scan of %s finished with %v, want %v", s.Domain, finished.counts, want)
+		}
+	}
+	if next != len(msgs) {
+		t.Errorf("%d messages beyond the scans' %d", len(msgs)-next, next)
+	}
+}
 
-			perScan := tt.wantPerScan + 2
-			for d, domain := range tt.wantDomains {
-				scan := msgs[d*perScan : (d+1)*perScan]
-				started, finished := decode(t, scan[0]), decode(t, scan[len(scan)-1])
-				if started.Type != TypeScanStarted || finished.Type != TypeScanFinished {
-					t.Fatalf("scan %d runs %s..%s", d, started.Type, finished.Type)
-				}
-				if !reportURLPattern.MatchString(started.ReportURL) {
-					t.Errorf("report_url %q has the wrong shape", started.ReportURL)
-				}
-				if started.Domain != domain || finished.Domain != domain || finished.ReportURL != started.ReportURL {
-					t.Errorf("scan %d: started %+v and finished %+v disagree, want domain %s", d, started, finished, domain)
-				}
+// wantCounts is the finished message's counters for what a scan found:
+// classic counts high findings as critical and low ones as notices.
+func wantCounts(f Format, c LevelCounts) map[string]int {
+	if f.current() {
+		return map[string]int{
+			"critical_level_findings": c.Critical, "high_level_findings": c.High, "medium_level_findings": c.Medium,
+			"low_level_findings": c.Low, "information_findings": c.Information,
+		}
+	}
+	return map[string]int{
+		"critical_findings": c.Critical + c.High, "medium_findings": c.Medium, "notice_findings": c.Low + c.Information,
+	}
+}
 
-				var critical, medium int
-				for _, raw := range scan[1 : len(scan)-1] {
-					f := decode(t, raw)
-					if report := checkFinding(t, f); report != started.ReportURL || f.Domain != domain {
-						t.Errorf("finding %+v does not belong to scan %d", f, d)
-					}
-					if f.CVSSScore >= 9.0 {
-						critical++
-					}
-					if f.Type == TypeFindingMedium {
-						medium++
-					}
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func domainsOf(scans []ScanSummary) []string {
+	out := make([]string, len(scans))
+	for i, s := range scans {
+		out[i] = s.Domain
+	}
+	return out
+}
+
+// titleLimitReached reports whether some scan sent MaxFindingsPerTitle
+// messages of a title while withholding findings, which it can only do
+// when a title was found more often than that.
+func titleLimitReached(t *testing.T, f Format, msgs [][]byte, scans []ScanSummary) bool {
+	t.Helper()
+	perTitle := map[string]int{} // scan id + title
+	for _, raw := range msgs {
+		if v := decodeView(t, f, raw); v.kind == kindFinding {
+			perTitle[v.scanID+" "+v.title]++
+		}
+	}
+	for _, s := range scans {
+		if s.Withheld == 0 || s.Sent >= MaxFindingsPerScan {
+			continue
+		}
+		for key, n := range perTitle {
+			if n == MaxFindingsPerTitle && strings.HasPrefix(key, s.ScanID+" ") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestScenarioMixesLevels(t *testing.T) {
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
+			msgs, scans := Scenario(ScenarioOptions{Format: f, FindingsPerScan: 500, Titles: MaxTitles, Seed: 3})
+			var found LevelCounts
+			for _, s := range scans {
+				found.Critical += s.Found.Critical
+				found.High += s.Found.High
+				found.Medium += s.Found.Medium
+				found.Low += s.Found.Low
+				found.Information += s.Found.Information
+			}
+			if found.Critical == 0 || found.High == 0 || found.Medium == 0 || found.Low == 0 || found.Information == 0 {
+				t.Errorf("1500 findings of every title should cover every level, got %+v", found)
+			}
+			sent := map[string]int{}
+			for _, raw := range msgs {
+				if v := decodeView(t, f, raw); v.kind == kindFinding {
+					sent[v.level]++
 				}
-				if finished.CriticalFindings != critical || finished.MediumFindings != medium {
-					t.Errorf("scan %d finished with %d critical, %d medium; generated %d, %d",
-						d, finished.CriticalFindings, finished.MediumFindings, critical, medium)
-				}
-				if finished.NoticeFindings < 0 || finished.NoticeFindings > 3 {
-					t.Errorf("notice_findings = %d, want a small number", finished.NoticeFindings)
+			}
+			want := []string{"critical", "high", "medium"}
+			if !f.current() {
+				want = []string{"high", "medium"} // classic says high for critical
+			}
+			for _, level := range want {
+				if sent[level] == 0 {
+					t.Errorf("no %s finding sent: %v", level, sent)
 				}
 			}
 		})
 	}
 }
 
-func TestScenarioMixesLevels(t *testing.T) {
-	types := map[string]int{}
-	for _, raw := range Scenario(ScenarioOptions{FindingsPerScan: 50, Seed: 3}) {
-		types[decode(t, raw).Type]++
-	}
-	if types[TypeFindingHigh] == 0 || types[TypeFindingMedium] == 0 {
-		t.Fatalf("150 findings should mix levels, got %v", types)
-	}
-}
-
 func TestScenarioSeed(t *testing.T) {
-	opts := ScenarioOptions{FindingsPerScan: 4, Seed: 42}
-	if !slices.EqualFunc(Scenario(opts), Scenario(opts), slices.Equal) {
-		t.Error("equal seeds produced different scenarios")
-	}
-	other := opts
-	other.Seed = 43
-	if slices.EqualFunc(Scenario(opts), Scenario(other), slices.Equal) {
-		t.Error("different seeds produced the same scenario")
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
+			opts := ScenarioOptions{Format: f, FindingsPerScan: 150, Unfinished: 1, Seed: 42}
+			msgs, scans := Scenario(opts)
+			again, againScans := Scenario(opts)
+			if !slices.EqualFunc(msgs, again, slices.Equal) || !slices.Equal(scans, againScans) {
+				t.Error("equal seeds produced different scenarios")
+			}
+			other := opts
+			other.Seed = 43
+			if otherMsgs, _ := Scenario(other); slices.EqualFunc(msgs, otherMsgs, slices.Equal) {
+				t.Error("different seeds produced the same scenario")
+			}
+		})
 	}
 }
 
@@ -174,28 +300,39 @@ func TestScenarioCVSSFormat(t *testing.T) {
 }
 
 func TestUniqueFindings(t *testing.T) {
-	for _, n := range []int{0, 1, 1000} {
-		msgs := UniqueFindings(n, uint64(n))
-		if len(msgs) != n {
-			t.Fatalf("UniqueFindings(%d) returned %d messages", n, len(msgs))
-		}
-		checkUnique(t, msgs)
-		for _, raw := range msgs {
-			m := decode(t, raw)
-			if report := checkFinding(t, m); !reportURLPattern.MatchString(report) || !strings.HasSuffix(m.Domain, ".example.com") {
-				t.Fatalf("finding %+v has a bad report URL or domain", m)
-			}
+	for _, f := range formats {
+		for _, n := range []int{0, 1, 1000} {
+			t.Run(fmt.Sprintf("%s/%d", f, n), func(t *testing.T) {
+				msgs := UniqueFindingsIn(f, n, uint64(n))
+				if len(msgs) != n {
+					t.Fatalf("UniqueFindingsIn(%s, %d) returned %d messages", f, n, len(msgs))
+				}
+				checkUnique(t, msgs)
+				domains := generatedDomains(DefaultDomainCount)
+				scanOf := map[string]string{}
+				levels := map[string]int{}
+				var prev view
+				for i, raw := range msgs {
+					v := decodeView(t, f, raw)
+					if v.kind != kindFinding || v.domain != domains[i%len(domains)] {
+						t.Fatalf("message %d is not a finding for %s: %+v", i, domains[i%len(domains)], v)
+					}
+					if id, ok := scanOf[v.domain]; ok && id != v.scanID {
+						t.Errorf("findings of %s name scans %s and %s", v.domain, id, v.scanID)
+					}
+					if f.current() && i > 0 && !v.timestamp.After(prev.timestamp) {
+						t.Errorf("finding %d is not later than the one before", i)
+					}
+					scanOf[v.domain], prev = v.scanID, v
+					levels[v.level]++
+				}
+				if n == 1000 && f.current() && len(levels) != len(levelNames) {
+					t.Errorf("current findings of %v levels, want all five", levels)
+				}
+			})
 		}
 	}
-}
-
-func checkUnique(t *testing.T, msgs [][]byte) {
-	t.Helper()
-	seen := make(map[string]bool, len(msgs))
-	for _, m := range msgs {
-		if seen[string(m)] {
-			t.Fatalf("duplicate message %s", m)
-		}
-		seen[string(m)] = true
+	if !slices.EqualFunc(UniqueFindings(50, 4), UniqueFindingsIn(FormatClassic, 50, 4), slices.Equal) {
+		t.Error("UniqueFindings is not the classic UniqueFindingsIn")
 	}
 }

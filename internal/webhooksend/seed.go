@@ -1,27 +1,27 @@
 package webhooksend
 
-import _ "embed" // for the seed messages
+import "github.com/detectify-otel/detectifyreceiver/internal/seed"
 
-// The three example messages from Detectify's webhook documentation. The
-// documentation page indents them with non-breaking spaces, an HTML artefact
-// that is not JSON whitespace; the files use plain spaces so the examples
-// stay valid JSON while keeping the documented layout.
-var (
-	//go:embed seed/scan_started.json
-	seedScanStarted string
-	//go:embed seed/finding_high.json
-	seedFindingHigh string
-	//go:embed seed/scan_finished.json
-	seedScanFinished string
-)
-
-// SeedMessages returns Detectify's documented example messages in the order
-// a receiver would see them: scan started, a high finding, scan finished.
-// Each call returns fresh slices, so callers may modify them.
+// SeedMessages returns Detectify's classic example messages, byte for byte
+// as its support article shows them, in the order a receiver would see
+// them: scan started, a high finding, scan finished. Each call returns
+// fresh slices, so callers may modify them.
 func SeedMessages() [][]byte {
-	return [][]byte{
-		[]byte(seedScanStarted),
-		[]byte(seedFindingHigh),
-		[]byte(seedScanFinished),
+	return SeedMessagesIn(FormatClassic)
+}
+
+// SeedMessagesIn returns the example messages of one format from package
+// seed, which holds the one copy of each: for FormatCurrent scan started, a
+// finding, scan completed and an asset change. Each call returns fresh
+// slices.
+func SeedMessagesIn(f Format) [][]byte {
+	msgs := seed.Classic()
+	if f.current() {
+		msgs = seed.Current()
 	}
+	bodies := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		bodies[i] = m.Body
+	}
+	return bodies
 }

@@ -200,7 +200,7 @@ func TestRunUnsigned(t *testing.T) {
 
 func TestRunGzip(t *testing.T) {
 	srv, rc := startReceiver(t, nil)
-	msgs := Scenario(ScenarioOptions{DomainCount: 1, FindingsPerScan: 2})
+	msgs, _ := Scenario(ScenarioOptions{DomainCount: 1, FindingsPerScan: 2})
 	sum, err := Run(context.Background(), Config{URL: srv.URL, Messages: msgs, Secret: secret, Encoding: EncodingBase64, Gzip: true})
 	if err != nil || !sum.OK() {
 		t.Fatalf("err %v, summary:\n%s", err, sum)
