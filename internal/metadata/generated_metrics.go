@@ -344,7 +344,7 @@ type metricDetectifyScans struct {
 // init fills detectify.scans metric with initial data.
 func (m *metricDetectifyScans) init() {
 	m.data.SetName("detectify.scans")
-	m.data.SetDescription("Scan events received, per domain and state (`started`, `finished`, ...).")
+	m.data.SetDescription("Scan events received, per domain and state (`started`, `finished`, ...), and scans the receiver reported as stalled (`stalled`, a series that starts at 0 with the domain's first scan).")
 	m.data.SetUnit("{scan}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)

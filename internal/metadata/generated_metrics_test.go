@@ -188,7 +188,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["detectify.scans"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, ms.At(i).Type())
 					assert.Equal(t, 1, ms.At(i).Sum().DataPoints().Len())
-					assert.Equal(t, "Scan events received, per domain and state (`started`, `finished`, ...).", ms.At(i).Description())
+					assert.Equal(t, "Scan events received, per domain and state (`started`, `finished`, ...), and scans the receiver reported as stalled (`stalled`, a series that starts at 0 with the domain's first scan).", ms.At(i).Description())
 					assert.Equal(t, "{scan}", ms.At(i).Unit())
 					assert.True(t, ms.At(i).Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, ms.At(i).Sum().AggregationTemporality())
