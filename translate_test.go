@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/seed"
 )
@@ -162,6 +161,3 @@ func TestRecordTimestamps(t *testing.T) {
 	assert.Equal(t, testNow, records[1].Timestamp().AsTime())
 	assert.Equal(t, []any{"timestamp"}, records[1].Attributes().AsRaw()["detectify.payload.invalid_fields"])
 }
-
-// metricsOf returns every series of md, for expectations written out.
-func metricsOf(t *testing.T, md pmetric.Metrics) map[string]float64 { return flattenMetrics(t, md) }

@@ -95,14 +95,6 @@ func (c *Counts) resolveLocked(k CounterKey, now time.Time) (resolved CounterKey
 	return k, false
 }
 
-// add adds n to the counter k names.
-func (c *Counts) add(k CounterKey, n int64, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k, overflow := c.resolveLocked(k, now)
-	c.addResolvedLocked(k, n, overflow)
-}
-
 // addResolved adds n to a counter resolve returned.
 func (c *Counts) addResolved(k CounterKey, n int64, overflow bool, now time.Time) {
 	c.mu.Lock()
@@ -203,11 +195,4 @@ func (c *Counts) restore(start time.Time, saved map[string]DomainCounts) {
 		}
 		c.domains[name] = d
 	}
-}
-
-// len reports how many domains are counted.
-func (c *Counts) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.domains)
 }

@@ -45,7 +45,7 @@ type journal struct {
 	epoch   string
 	seq     uint64 // last journal entry written
 	// entries since the last snapshot, and whether one is wanted.
-	entries      int
+	entries      uint64
 	wantSnapshot bool
 
 	kick    chan struct{}
@@ -193,7 +193,7 @@ func (j *journal) write(ctx context.Context) {
 		var raw []byte
 		raw, err = json.Marshal(j.snapshotLocked())
 		ops = append(ops, storage.SetOperation(snapshotKey, raw))
-		for seq := j.seq - uint64(j.entries) + 1; seq <= j.seq && j.entries > 0; seq++ {
+		for seq := j.seq - j.entries + 1; seq <= j.seq && j.entries > 0; seq++ {
 			ops = append(ops, storage.DeleteOperation(journalPrefix+strconv.FormatUint(seq, 10)))
 		}
 	} else if j.changedSinceWriteLocked() {

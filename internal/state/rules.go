@@ -240,7 +240,7 @@ func (r rules) finished(tx Tx, e *message.Event, now time.Time) (Insight, error)
 			return Insight{}, err
 		}
 	}
-	if id != "" && !(found && scan.Finished) {
+	if alreadyFinished := found && scan.Finished; id != "" && !alreadyFinished {
 		// What is kept of a finished scan, also of one never seen: enough
 		// that a late finding does not open it again.
 		if !found {
