@@ -6,44 +6,47 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# One mutation per entry: file | text to replace | replacement | package |
-# tests to run. An entry starts on a line with four '|'; the text and its
-# replacement may go on over the lines after it.
+# One mutation per entry, fields separated by '§': file § text to replace §
+# replacement § package § tests to run. An entry starts on a line that
+# starts with a .go file and '§'; the text and its replacement may go on
+# over the lines after it.
 mutations=$(cat <<'LIST'
-internal/state/journal.go|j.b.restore(snap.Start, state, now)|j.b.restore(now, state, now)|.|TestStateSurvivesARestartWithStorage
-periodic.go|	r.state.Checkpoint()|	_ = 0|.|TestEveryIntervalWritesTheStateWhole
-handler.go| || mediaType == "text/plain"||.|TestHTTPContract
-handler.go|strings.HasSuffix(mediaType, "+json") || ||.|TestHTTPContract
-handler.go|	if err := r.state.Sync(ctx); err != nil {
+internal/state/journal.go§j.b.restore(snap.Start, state, now)§j.b.restore(now, state, now)§.§TestStateSurvivesARestartWithStorage
+periodic.go§	r.state.Checkpoint()§	_ = 0§.§TestEveryIntervalWritesTheStateWhole
+handler.go§ || mediaType == "text/plain"§§.§TestHTTPContract
+handler.go§strings.HasSuffix(mediaType, "+json") || §§.§TestHTTPContract
+handler.go§	if err := r.state.Sync(ctx); err != nil {
 		return r.stateUnavailable(err)
 	}
-	switch {|	switch {|.|TestACrashAfterTheAnswerLosesNothing
-handler.go|	if r.verifier != nil {|	if false {|.|TestHTTPContract
-answers.go|		w.Header().Set("Retry-After", retryAfterSeconds)||.|TestHTTPContract
-translate.go|"critical":      {plog.SeverityNumberFatal, "critical"}|"critical":      {plog.SeverityNumberError, "error"}|.|TestSeverities
-internal/message/event.go|categories = []Category{CategoryCritical, CategoryHigh, CategoryMedium}|categories = []Category{CategoryCritical, CategoryMedium}|./internal/state|TestMessagesWithoutScanIDBelongToTheDomainsOpenScan
-internal/state/rules.go|if scan.ByTitle[title] == perTypeLimit {|if scan.ByTitle[title] == perTypeLimit+1 {|./internal/state|TestPerTypeLimitExactlyAtTen
-internal/state/rules.go|if scan.Delivered == perScanLimit {|if scan.Delivered > perScanLimit {|./internal/state|TestPerScanLimitExactlyAtHundred
-internal/state/rules.go|	scan.Stalled, scan.Closed = true, now|	scan.Closed = now|.|TestStalledScanIsReportedOnce
-internal/state/counts.go|if len(c.domains) >= c.maxDomains && k.Domain != OverflowDomain {|if false {|.|TestMaxDomainsOverflow
-internal/state/memory.go|			return Claim{Status: ClaimDuplicate}, nil|			return Claim{Status: ClaimNew}, nil|.|TestRedeliveryIsAcknowledgedNotEmittedTwice
-internal/state/redis.go|return {'duplicate'}|return {'new'}|.|TestReplicasDeduplicateBetweenThem
-shared.go|	if s.serving {
+	switch {§	switch {§.§TestACrashAfterTheAnswerLosesNothing
+handler.go§	if r.verifier != nil {§	if false {§.§TestHTTPContract
+handler.go§		return r.refuse(req, answerUnreadable, err)§		return answer{http.StatusBadRequest, outcomeMalformed, err.Error()}§.§TestABodyReadFailureIsAnsweredWithoutItsError
+answers.go§		w.Header().Set("Retry-After", retryAfterSeconds)§§.§TestHTTPContract
+translate.go§"critical":      {plog.SeverityNumberFatal, "critical"}§"critical":      {plog.SeverityNumberError, "error"}§.§TestSeverities
+translate.go§		lr.SetTimestamp(pcommon.NewTimestampFromTime(e.Timestamp))§		lr.SetTimestamp(observed)§.§TestRecordTimestamps
+internal/message/event.go§categories = []Category{CategoryCritical, CategoryHigh, CategoryMedium}§categories = []Category{CategoryCritical, CategoryMedium}§./internal/state§TestMessagesWithoutScanIDBelongToTheDomainsOpenScan
+internal/state/rules.go§if scan.ByTitle[title] == perTypeLimit {§if scan.ByTitle[title] == perTypeLimit+1 {§./internal/state§TestPerTypeLimitExactlyAtTen
+internal/state/rules.go§if scan.Delivered == perScanLimit {§if scan.Delivered > perScanLimit {§./internal/state§TestPerScanLimitExactlyAtHundred
+internal/state/rules.go§	if seen && !scan.Started.IsZero() {§	if seen {§./internal/state§TestScanWhoseStartWasNotSeenIsPartial
+internal/state/rules.go§	scan.Stalled, scan.Closed = true, now§	scan.Closed = now§.§TestStalledScanIsReportedOnce
+internal/state/counts.go§if len(c.domains) >= c.maxDomains && k.Domain != OverflowDomain {§if false {§.§TestMaxDomainsOverflow
+internal/state/memory.go§			return Claim{Status: ClaimDuplicate}, nil§			return Claim{Status: ClaimNew}, nil§.§TestRedeliveryIsAcknowledgedNotEmittedTwice
+internal/state/redis.go§return {'duplicate'}§return {'new'}§.§TestReplicasDeduplicateBetweenThem
+shared.go§	if s.serving {
 		return nil // joins the listener that serves already
-	}|	if false {
-	}|.|TestListenerStartsOnceWhateverTheOrder
-receiver.go|	r.cancelRun()
-	var running []string|	var running []string|.|TestShutdownHonoursItsContext
-handler.go|	if err := r.state.Healthy(ctx); err != nil {|	if err := error(nil); err != nil {|.|TestRedisUnavailable
+	}§§.§TestListenerStartsOnceWhateverTheOrder
+receiver.go§	r.cancelRun()
+	var running []string§	var running []string§.§TestShutdownHonoursItsContext
+handler.go§	if err := r.state.Healthy(ctx); err != nil {§	if err := error(nil); err != nil {§.§TestRedisUnavailable
 LIST
 )
 
 python3 - "$mutations" <<'PY'
-import os, shutil, subprocess, sys, tempfile
+import os, re, shutil, subprocess, sys, tempfile
 
 entries, cur = [], []
 for line in sys.argv[1].split("\n"):
-    if cur and line.count("|") >= 4 and not line.startswith(("\t", " ")):
+    if cur and re.match(r"[\w./-]+\.go\u00a7", line):
         entries.append("\n".join(cur))
         cur = []
     cur.append(line)
@@ -52,7 +55,7 @@ if cur:
 
 caught = survived = 0
 for entry in entries:
-    path, old, new, pkg, run = entry.split("|")
+    path, old, new, pkg, run = entry.split("\u00a7")
     text = open(path).read()
     if text.count(old) != 1:
         sys.exit(f"mutate: {path}: the text to break is not there exactly once: {old!r}")
