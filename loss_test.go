@@ -129,6 +129,7 @@ func TestNothingLostNothingDoubledUnderRetryableFailures(t *testing.T) {
 	logs, metrics := newLossyConsumer(10, full), newLossyConsumer(7, full)
 
 	summary, h := lossRun(t, n, logs, metrics)
+	t.Logf("%d webhooks: %d retries; outcomes %v; %d records", n, summary.Retries, h.outcomeCounts(), len(logs.bodies))
 
 	assert.Equal(t, n, summary.Sent)
 	assert.Equal(t, n, summary.Delivered, "summary: %s", summary)
