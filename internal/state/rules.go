@@ -56,8 +56,8 @@ func (r rules) apply(tx Tx, e *message.Event, now time.Time) (Insight, error) {
 // then opened without a start); the start's receipt is what a duration
 // is measured from.
 func (r rules) started(tx Tx, e *message.Event, now time.Time) error {
-	id := e.ScanID
-	if id == "" {
+	id := scanKey(e.Domain, e.ScanID)
+	if e.ScanID == "" {
 		// The scan says no id: its findings and finish, which say none
 		// either, find it as the domain's newest open scan.
 		id = syntheticPrefix + e.Domain + "#" + strconv.FormatInt(now.UnixNano(), 10)
@@ -151,8 +151,9 @@ func (r rules) closeInDomain(tx Tx, domainName, id string) error {
 // open scan. id is empty when there is none.
 func (r rules) scanOf(tx Tx, e *message.Event) (id string, scan ScanRecord, found bool, err error) {
 	if e.ScanID != "" {
-		scan, found, err = tx.Scan(e.ScanID)
-		return e.ScanID, scan, found, err
+		id = scanKey(e.Domain, e.ScanID)
+		scan, found, err = tx.Scan(id)
+		return id, scan, found, err
 	}
 	domain, err := tx.Domain(e.Domain)
 	for err == nil && len(domain.Open) > 0 {
@@ -284,6 +285,13 @@ const ScanStateStalled = "stalled"
 // name none; they are not shown as detectify.scan.id.
 const syntheticPrefix = "~"
 
+// scanKey names a scan in the state: its domain and its id, so that a
+// message of one domain that names another domain's scan cannot change it.
+func scanKey(domain, scanID string) string { return domain + scanKeySeparator + scanID }
+
+// scanKeySeparator is a character no domain contains.
+const scanKeySeparator = "\x1f"
+
 // Stalled is an open scan that has been open longer than stale_scan_after.
 type Stalled struct {
 	// ScanID is the scan's id, empty when the scan named none.
@@ -315,9 +323,9 @@ func (r rules) stall(tx Tx, id string, cutoff, now time.Time) (*Stalled, error) 
 	if err := r.closeInDomain(tx, scan.Domain, id); err != nil {
 		return nil, err
 	}
-	st := &Stalled{ScanID: id, Domain: scan.Domain, OpenFor: now.Sub(since), id: id}
-	if strings.HasPrefix(id, syntheticPrefix) {
-		st.ScanID = ""
+	st := &Stalled{Domain: scan.Domain, OpenFor: now.Sub(since), id: id}
+	if _, scanID, named := strings.Cut(id, scanKeySeparator); named {
+		st.ScanID = scanID
 	}
 	return st, nil
 }

@@ -127,7 +127,7 @@ func TestSeedScanSaysWhatWasWithheld(t *testing.T) {
 	forEachBackend(t, testConfig(), func(t *testing.T, s *State) {
 		assert.Equal(t, Insight{}, deliver(t, s, started("my.domain", "s1"), t0).Insight)
 		assert.Equal(t, Insight{}, deliver(t, s, finding("my.domain", "s1", "CSRF", "high", 1), t0.Add(time.Minute)).Insight)
-		assert.Equal(t, []string{"s1"}, domainRecord(t, s, "my.domain").Open)
+		assert.Equal(t, []string{scanKey("my.domain", "s1")}, domainRecord(t, s, "my.domain").Open)
 
 		got := deliver(t, s, finished("my.domain", "s1", 1, 2, 4), t0.Add(90*time.Minute)).Insight
 		// Reported: critical 1 + medium 2 (the classic summary counts high
@@ -184,7 +184,7 @@ func TestPerScanLimitExactlyAtHundred(t *testing.T) {
 func TestScanWhoseStartWasNotSeenIsPartial(t *testing.T) {
 	forEachBackend(t, testConfig(), func(t *testing.T, s *State) {
 		deliver(t, s, finding("d", "s", "XSS", "high", 1), t0)
-		assert.Equal(t, []string{"s"}, domainRecord(t, s, "d").Open, "a finding opens its scan")
+		assert.Equal(t, []string{scanKey("d", "s")}, domainRecord(t, s, "d").Open, "a finding opens its scan")
 		got := deliver(t, s, finished("d", "s", 5, 0, 0), t0.Add(time.Hour)).Insight
 		assert.Equal(t, Insight{Delivered: ptr[int64](1), Partial: true}, got, "no withheld count and no duration: they would be guesses")
 		rec := domainRecord(t, s, "d")
@@ -233,6 +233,21 @@ func TestFindingForAFinishedScanDoesNotReopenIt(t *testing.T) {
 		deliver(t, s, finding("d", "s", "late", "high", 1), t0.Add(2*time.Minute))
 		assert.Equal(t, int64(1), findingCount(t, s, "d", "high"), "counted for the domain")
 		assert.Empty(t, domainRecord(t, s, "d").Open, "not reopened")
+	})
+}
+
+// Scans are a domain's: a message of another domain that names the same
+// scan id is another scan, and leaves the first one as it was.
+func TestAScanIDIsScopedToItsDomain(t *testing.T) {
+	forEachBackend(t, testConfig(), func(t *testing.T, s *State) {
+		deliver(t, s, started("a.com", "s"), t0)
+		deliver(t, s, finding("b.com", "s", "x", "high", 1), t0)
+		got := deliver(t, s, finished("b.com", "s", 1, 0, 0), t0.Add(time.Minute)).Insight
+		assert.True(t, got.Partial, "b.com's scan s was never started")
+		assert.Equal(t, []string{scanKey("a.com", "s")}, domainRecord(t, s, "a.com").Open, "a.com's scan s is still open")
+		got = deliver(t, s, finished("a.com", "s", 0, 0, 0), t0.Add(2*time.Minute)).Insight
+		assert.Equal(t, ptr[int64](0), got.Delivered, "b.com's finding was not a.com's")
+		assert.False(t, got.Partial)
 	})
 }
 
@@ -312,7 +327,7 @@ func TestOpenScansAreBoundedOldestEvictedFirst(t *testing.T) {
 			if i < 2 {
 				assert.Empty(t, rec.Open, "d%d's scan was evicted", i)
 			} else {
-				assert.Equal(t, []string{fmt.Sprintf("s%d", i)}, rec.Open)
+				assert.Equal(t, []string{scanKey(fmt.Sprintf("d%d", i), fmt.Sprintf("s%d", i))}, rec.Open)
 			}
 		}
 		got := deliver(t, s, finished("d0", "s0", 1, 0, 0), t0.Add(time.Minute)).Insight
@@ -334,20 +349,20 @@ func TestStalledScans(t *testing.T) {
 
 		stalled, err = s.Sweep(ctx, t0.Add(49*time.Hour))
 		require.NoError(t, err)
-		assert.Equal(t, []Stalled{{ScanID: "s", Domain: "d", OpenFor: 49 * time.Hour, id: "s"}}, stalled)
-		assert.Equal(t, []string{"unstarted"}, domainRecord(t, s, "d").Open, "no longer open")
+		assert.Equal(t, []Stalled{{ScanID: "s", Domain: "d", OpenFor: 49 * time.Hour, id: scanKey("d", "s")}}, stalled)
+		assert.Equal(t, []string{scanKey("d", "unstarted")}, domainRecord(t, s, "d").Open, "no longer open")
 
 		// Once per scan; a scan whose start was not seen stalls from its
 		// first message.
 		stalled, err = s.Sweep(ctx, t0.Add(49*time.Hour+time.Minute))
 		require.NoError(t, err)
-		assert.Equal(t, []Stalled{{ScanID: "unstarted", Domain: "d", OpenFor: 48*time.Hour + time.Minute, id: "unstarted"}}, stalled)
+		assert.Equal(t, []Stalled{{ScanID: "unstarted", Domain: "d", OpenFor: 48*time.Hour + time.Minute, id: scanKey("d", "unstarted")}}, stalled)
 		stalled, err = s.Sweep(ctx, t0.Add(50*time.Hour))
 		require.NoError(t, err)
 		assert.Empty(t, stalled)
 
 		// A record that could not be delivered is reported again.
-		require.NoError(t, s.Unstall(ctx, []Stalled{{ScanID: "s", Domain: "d", id: "s"}}, t0.Add(50*time.Hour)))
+		require.NoError(t, s.Unstall(ctx, []Stalled{{ScanID: "s", Domain: "d", id: scanKey("d", "s")}}, t0.Add(50*time.Hour)))
 		stalled, err = s.Sweep(ctx, t0.Add(51*time.Hour))
 		require.NoError(t, err)
 		require.Len(t, stalled, 1)
@@ -472,6 +487,6 @@ func TestMetricsReturnWhatChanged(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []string{"b"}, sortedNames(m))
 		require.NotNil(t, m["b"].Scans)
-		assert.Equal(t, []string{"s2"}, m["b"].Scans.Open)
+		assert.Equal(t, []string{scanKey("b", "s2")}, m["b"].Scans.Open)
 	})
 }
