@@ -14,11 +14,17 @@ import (
 
 const (
 	burstDomains = 10_000
-	// Each burst domain has one high finding: its high series at 1 and its
-	// medium series at 0, so every periodic emission carries exactly
+	// Each burst domain has one high finding, of a scan of its own that it
+	// opens: its critical, high and medium series (0, 1, 0), its stalled
+	// scans series (0) and its open scans gauge (1). Every emission of all
+	// series (each metrics_interval) carries exactly
 	// burstDomains*burstSeriesPerDomain points.
-	burstSeriesPerDomain = 2
-	burstInterval        = 2 * time.Second
+	burstSeriesPerDomain = 5
+	// The finding series per domain: critical, high and medium.
+	burstFindingSeriesPerDomain = 3
+	burstInterval               = 2 * time.Second
+	// Changed series are emitted every metrics_flush_interval.
+	burstFlush = 500 * time.Millisecond
 )
 
 const burstConfig = `
@@ -27,6 +33,7 @@ receivers:
     endpoint: @ENDPOINT@
     secret: @SECRET@
     metrics_interval: @INTERVAL@
+    metrics_flush_interval: @FLUSH@
 
 exporters:
   nop:
@@ -54,7 +61,7 @@ func TestBurstOfTenThousandDomains(t *testing.T) {
 	// stderr: the retained cost of the domains, garbage excluded.
 	col := startRelCollector(t, t.TempDir(), relConfig{
 		text: burstConfig,
-		vars: map[string]string{"@INTERVAL@": burstInterval.String()},
+		vars: map[string]string{"@INTERVAL@": burstInterval.String(), "@FLUSH@": burstFlush.String()},
 		env:  map[string]string{"GODEBUG": "gctrace=1"},
 	})
 	before := col.procStats(t)
@@ -96,7 +103,10 @@ func TestBurstOfTenThousandDomains(t *testing.T) {
 	}
 
 	// The periodic emission: between two readings, only whole emissions of
-	// every series happen, as no event arrives any more.
+	// every series happen, as no event arrives any more. The last changes
+	// of the burst went out with the first flush after the sender was
+	// answered; two flush intervals are sure to hold one.
+	time.Sleep(2 * burstFlush)
 	const perEmission = burstDomains * burstSeriesPerDomain
 	points0, cpu0 := col.telemetryTotal(t, "otelcol_receiver_accepted_metric_points_total"), col.procStats(t)
 	var points1 float64
@@ -172,7 +182,7 @@ func waitBurstPage(t *testing.T, col *relCollector) string {
 		if page, err = httpGet(col.promURL); err != nil {
 			return err
 		}
-		if n := strings.Count(page, "detectify_findings_total{"); n < burstDomains*burstSeriesPerDomain {
+		if n := strings.Count(page, "detectify_findings_total{"); n < burstDomains*burstFindingSeriesPerDomain {
 			return fmt.Errorf("%d series of detectify_findings_total so far", n)
 		}
 		return nil

@@ -18,10 +18,19 @@ var seedEventNames = map[string]string{
 	typeScanFinished: "detectify.scan.finished",
 }
 
+// seedSeverities are the records' severity texts: lower-case words every
+// backend understands (Datadog's status, Loki's detected_level, Splunk).
 var seedSeverities = map[string]string{
-	typeScanStarted:  "INFO",
-	typeFindingHigh:  "ERROR",
-	typeScanFinished: "INFO",
+	typeScanStarted:  "info",
+	typeFindingHigh:  "error",
+	typeScanFinished: "info",
+}
+
+// seedSeverityNumbers are the records' SeverityNumbers: INFO, ERROR, INFO.
+var seedSeverityNumbers = map[string]int32{
+	typeScanStarted:  9,
+	typeFindingHigh:  17,
+	typeScanFinished: 9,
 }
 
 var seedAttrs = map[string]map[string]string{
@@ -52,6 +61,11 @@ var seedAttrs = map[string]map[string]string{
 		"detectify.scan.findings.critical": "1",
 		"detectify.scan.findings.medium":   "2",
 		"detectify.scan.findings.notice":   "4",
+		// What the receiver saw of the scan: the one finding delivered of
+		// the 1 critical + 2 medium reported, so 2 undelivered (and a
+		// detectify.scan.duration, which depends on the clock).
+		"detectify.scan.findings.delivered":   "1",
+		"detectify.scan.findings.undelivered": "2",
 	},
 }
 

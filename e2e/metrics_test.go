@@ -8,11 +8,13 @@ import (
 )
 
 // series is one metric stream, a metric and its attributes, with the value
-// its latest point must have.
+// its latest point must have, or, when positive is set, any value above 0
+// (a duration, which depends on the clock).
 type series struct {
-	metric string
-	attrs  map[string]string
-	value  int64
+	metric   string
+	attrs    map[string]string
+	value    float64
+	positive bool
 }
 
 func (s series) String() string { return fmt.Sprintf("%s%v", s.metric, s.attrs) }
@@ -29,20 +31,23 @@ func waitSeries(t *testing.T, p *peer, want []series) {
 		}
 		for _, s := range want {
 			got, ok := latestValue(exported, s)
-			if !ok {
+			switch {
+			case !ok:
 				return fmt.Errorf("no point of %s yet", s)
-			}
-			if got != s.value {
-				return fmt.Errorf("%s = %d, want %d", s, got, s.value)
+			case s.positive && got <= 0:
+				return fmt.Errorf("%s = %v, want a value above 0", s, got)
+			case !s.positive && got != s.value:
+				return fmt.Errorf("%s = %v, want %v", s, got, s.value)
 			}
 		}
 		return nil
 	})
 }
 
-// latestValue returns the int value of the last point written for s.
-func latestValue(exported []pmetric.Metrics, s series) (int64, bool) {
-	var value int64
+// latestValue returns the value, int or double, of the last point written
+// for s.
+func latestValue(exported []pmetric.Metrics, s series) (float64, bool) {
+	var value float64
 	found := false
 	for _, md := range exported {
 		for _, rm := range md.ResourceMetrics().All() {
@@ -52,8 +57,14 @@ func latestValue(exported []pmetric.Metrics, s series) (int64, bool) {
 						continue
 					}
 					for _, dp := range dataPoints(m).All() {
-						if hasAttrs(dp, s.attrs) {
-							value, found = dp.IntValue(), true
+						if !hasAttrs(dp, s.attrs) {
+							continue
+						}
+						found = true
+						if dp.ValueType() == pmetric.NumberDataPointValueTypeDouble {
+							value = dp.DoubleValue()
+						} else {
+							value = float64(dp.IntValue())
 						}
 					}
 				}

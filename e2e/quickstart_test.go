@@ -34,10 +34,14 @@ func TestQuickStart(t *testing.T) {
 	})
 
 	want := []exposedSample{
+		{"detectify_findings_total", map[string]string{"detectify_domain": seedDomain, "detectify_finding_severity": "critical"}, "0"},
 		{"detectify_findings_total", map[string]string{"detectify_domain": seedDomain, "detectify_finding_severity": "high"}, "1"},
 		{"detectify_findings_total", map[string]string{"detectify_domain": seedDomain, "detectify_finding_severity": "medium"}, "0"},
 		{"detectify_scans_total", map[string]string{"detectify_domain": seedDomain, "detectify_scan_state": "started"}, "1"},
 		{"detectify_scans_total", map[string]string{"detectify_domain": seedDomain, "detectify_scan_state": "finished"}, "1"},
+		{"detectify_scans_total", map[string]string{"detectify_domain": seedDomain, "detectify_scan_state": "stalled"}, "0"},
+		{"detectify_scans_open", map[string]string{"detectify_domain": seedDomain}, "0"},
+		{"detectify_scan_findings_undelivered", map[string]string{"detectify_domain": seedDomain}, "2"},
 		{"detectify_scan_findings", map[string]string{"detectify_domain": seedDomain, "detectify_finding_category": "critical"}, "1"},
 		{"detectify_scan_findings", map[string]string{"detectify_domain": seedDomain, "detectify_finding_category": "medium"}, "2"},
 		{"detectify_scan_findings", map[string]string{"detectify_domain": seedDomain, "detectify_finding_category": "notice"}, "4"},
@@ -57,6 +61,9 @@ func TestQuickStart(t *testing.T) {
 			"# TYPE detectify_findings_total counter",
 			"# TYPE detectify_scans_total counter",
 			"# TYPE detectify_scan_findings gauge",
+			"# TYPE detectify_scans_open gauge",
+			"# TYPE detectify_scan_findings_undelivered gauge",
+			"# TYPE detectify_scan_duration_seconds gauge",
 		} {
 			if !strings.Contains(page, typeLine+"\n") {
 				return fmt.Errorf("no %q", typeLine)

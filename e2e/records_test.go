@@ -46,6 +46,25 @@ func waitRecords(t *testing.T, p *peer, want int) map[string]record {
 	return byType
 }
 
+// waitAllRecords waits until the peer has written want log records and
+// returns them in the order written.
+func waitAllRecords(t *testing.T, p *peer, want int) []record {
+	t.Helper()
+	var records []record
+	eventually(t, p.process, deliveryTimeout, "log records at the peer", func() error {
+		var err error
+		records, err = readRecords(p.logsFile)
+		if err == nil && len(records) < want {
+			err = fmt.Errorf("%d of %d records so far", len(records), want)
+		}
+		return err
+	})
+	if len(records) != want {
+		t.Fatalf("the peer received %d log records, want %d", len(records), want)
+	}
+	return records
+}
+
 // readRecords reads the file exporter's JSON lines; a last line still being
 // written is left for the next read.
 func readRecords(path string) ([]record, error) {
@@ -97,8 +116,8 @@ func forEachLine(path string, fn func([]byte) error) error {
 	return nil
 }
 
-// assertRecord checks what every OTLP backend gets of a record unchanged:
-// the raw payload as body, the event name and the severity.
+// assertRecord checks what every OTLP backend gets of a seed record
+// unchanged: the raw payload as body, the event name and the severity.
 func assertRecord(t *testing.T, eventType string, r record, payload string) {
 	t.Helper()
 	if got := r.Body().AsString(); got != payload {
@@ -108,7 +127,10 @@ func assertRecord(t *testing.T, eventType string, r record, payload string) {
 		t.Errorf("%s: event name = %q, want %q", eventType, got, want)
 	}
 	if got, want := r.SeverityText(), seedSeverities[eventType]; got != want {
-		t.Errorf("%s: severity = %q, want %q", eventType, got, want)
+		t.Errorf("%s: severity text = %q, want %q", eventType, got, want)
+	}
+	if got, want := int32(r.SeverityNumber()), seedSeverityNumbers[eventType]; got != want {
+		t.Errorf("%s: severity number = %d, want %d", eventType, got, want)
 	}
 }
 

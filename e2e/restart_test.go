@@ -96,7 +96,7 @@ func TestRestartWithStorageContinuesTheCounts(t *testing.T) {
 	first.stopAndCheck(t)
 
 	second := startRestartCollector(t, storage)
-	if !strings.Contains(second.stderr.String(), "Restored Detectify receiver state") {
+	if !strings.Contains(second.stderr.String(), "Restored the Detectify receiver's state") {
 		t.Errorf("the restarted receiver did not log that it restored its state")
 	}
 	// Right after the restart, before any new event: the same series with
@@ -145,7 +145,17 @@ func TestRestartWithoutStorageStartsFromZero(t *testing.T) {
 		return nil
 	})
 	got := waitDetectifySamples(t, second, func(map[string]float64) error { return nil })
-	want := map[string]float64{findingsSeries(seedDomain, "high"): 1, findingsSeries(seedDomain, "medium"): 0}
+	// The finding's domain starts its critical, high and medium series; the
+	// finding opens its scan (its start was lost with the first
+	// collector's memory), which starts the open scans gauge and the
+	// stalled scans series.
+	want := map[string]float64{
+		findingsSeries(seedDomain, "critical"): 0,
+		findingsSeries(seedDomain, "high"):     1,
+		findingsSeries(seedDomain, "medium"):   0,
+		scansSeries(seedDomain, "stalled"):     0,
+		scansOpenSeries(seedDomain):            1,
+	}
 	if err := sameSamples(got, want); err != nil {
 		t.Errorf("after a restart without storage and one finding: %v", err)
 	}
@@ -241,6 +251,10 @@ func findingsSeries(domain, severity string) string {
 
 func scansSeries(domain, state string) string {
 	return fmt.Sprintf(`detectify_scans_total{detectify_domain=%q,detectify_scan_state=%q}`, domain, state)
+}
+
+func scansOpenSeries(domain string) string {
+	return fmt.Sprintf(`detectify_scans_open{detectify_domain=%q}`, domain)
 }
 
 // detectifySamples returns the receiver's series on an exposition page,

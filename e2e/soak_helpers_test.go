@@ -312,11 +312,14 @@ func mustPost(t *testing.T, url string, body []byte, want string) {
 }
 
 // findingBody is a finding webhook unique to (domain, id), in Detectify's
-// shape.
+// shape. Each domain's findings belong to a scan of its own (its id is the
+// domain name), as Detectify's scan ids are unique: the receiver opens that
+// scan with the domain's first finding, so the domain also has the scan
+// series detectify_scans_open and detectify_scans_total{state="stalled"}.
 func findingBody(domain string, id int) []byte {
 	return fmt.Appendf(nil, `{"type":"event_finding_high","domain":%q,"severity":"high","cvss_score":7.5,`+
-		`"title":"Reflected Cross-site Scripting (XSS)","report_url":"https://detectify.com/report/e2e/scan1",`+
-		`"finding_url":"https://detectify.com/report/e2e/scan1/f%07d"}`, domain, id)
+		`"title":"Reflected Cross-site Scripting (XSS)","report_url":"https://detectify.com/report/e2e/%s",`+
+		`"finding_url":"https://detectify.com/report/e2e/%s/f%07d"}`, domain, domain, domain, id)
 }
 
 // countFileRecords reads the JSON lines the file exporter wrote to path
