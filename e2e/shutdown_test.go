@@ -42,8 +42,8 @@ service:
 `
 
 // TestSigtermUnderLoadLosesNothingAcknowledged stops the collector while 8
-// senders post distinct findings: it must exit cleanly, without a panic, and
-// every webhook it answered 200 must be in the output. The collector shuts
+// senders post distinct findings: it must exit cleanly, without a panic,
+// every webhook it answered 200 must be in the output, and none twice. The collector shuts
 // one pipeline down before the other, in no fixed order, so the test runs
 // a few times.
 func TestSigtermUnderLoadLosesNothingAcknowledged(t *testing.T) {
@@ -88,15 +88,21 @@ func TestSigtermUnderLoadLosesNothingAcknowledged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			missing := 0
+			missing, duplicates := 0, 0
 			for body := range acknowledged {
 				if written[body] == 0 {
 					missing++
 				}
 			}
-			t.Logf("acknowledged %d, written %d", len(acknowledged), len(written))
+			for _, n := range written {
+				duplicates += n - 1
+			}
+			t.Logf("acknowledged %d, written %d, written twice %d", len(acknowledged), len(written), duplicates)
 			if missing > 0 {
 				t.Fatalf("%d of %d acknowledged webhooks are missing from the output", missing, len(acknowledged))
+			}
+			if duplicates > 0 {
+				t.Fatalf("%d webhooks are in the output more than once", duplicates)
 			}
 		})
 	}
