@@ -122,6 +122,21 @@ type RedisConfig struct {
 	// ReplicaID names this replica's counters; the host name by default.
 	// Give each replica its own, stable across its restarts.
 	ReplicaID string `mapstructure:"replica_id"`
+	// Timeout bounds one round trip to Redis (dialling, reading, writing):
+	// a webhook that cannot be claimed in time is answered 503, and the
+	// health path says unhealthy, instead of hanging with a stalled Redis.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// defaultRedisTimeout is generous for a Redis on the same network.
+const defaultRedisTimeout = time.Second
+
+// timeout is timeout or its default.
+func (r *RedisConfig) timeout() time.Duration {
+	if r.Timeout <= 0 {
+		return defaultRedisTimeout
+	}
+	return r.Timeout
 }
 
 const defaultKeyPrefix = "detectify/"
@@ -233,6 +248,9 @@ func (cfg *Config) validateSharedState() []error {
 		errs = append(errs, errors.New("shared_state::redis::endpoint must be set, e.g. localhost:6379 (or endpoints, for a cluster or sentinels)"))
 	case r.Endpoint != "" && len(r.Endpoints) > 0:
 		errs = append(errs, errors.New("shared_state::redis: set endpoint or endpoints, not both"))
+	}
+	if r.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("shared_state::redis::timeout must not be negative, got %s", r.Timeout))
 	}
 	if r.DB < 0 {
 		errs = append(errs, fmt.Errorf("shared_state::redis::db must not be negative, got %d", r.DB))

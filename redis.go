@@ -25,6 +25,13 @@ func redisClient(ctx context.Context, cfg *RedisConfig, telemetry *metadata.Tele
 		Password:   string(cfg.Password),
 		DB:         cfg.DB,
 		ClientName: "otelcol-detectify",
+		// A stalled Redis must not hold webhooks: every round trip is
+		// bounded, by the caller's context too, and retried once.
+		DialTimeout:           cfg.timeout(),
+		ReadTimeout:           cfg.timeout(),
+		WriteTimeout:          cfg.timeout(),
+		ContextTimeoutEnabled: true,
+		MaxRetries:            1,
 	}
 	if cfg.Endpoint != "" {
 		opts.Addrs = []string{cfg.Endpoint}

@@ -1,7 +1,9 @@
 package detectifyreceiver
 
 import (
+	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,4 +99,76 @@ func TestAReplicaRestartContinuesItsCounters(t *testing.T) {
 	require.Eventually(t, func() bool { return len(after.metrics.emissions()) > 0 }, 10*time.Second, time.Millisecond)
 	assert.Equal(t, 1.0, after.metrics.current(t)[highFindings])
 	assertStartTime(t, after.metrics.emissions()[0], testNow)
+}
+
+// stallingProxy forwards TCP to addr until stall is called: from then on
+// it holds every byte, as a Redis that stopped answering (a full disk, a
+// paused VM) does.
+type stallingProxy struct {
+	ln      net.Listener
+	stalled atomic.Bool
+}
+
+func newStallingProxy(t *testing.T, addr string) *stallingProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &stallingProxy{ln: ln}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", addr)
+			if err != nil {
+				_ = client.Close()
+				continue
+			}
+			t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+			go p.pipe(server, client)
+			go p.pipe(client, server)
+		}
+	}()
+	return p
+}
+
+func (p *stallingProxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		for p.stalled.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// A Redis that stops answering does not hold webhooks or the health check
+// longer than shared_state::redis::timeout (and one retry): both answer 503.
+func TestAStalledRedisIsAnsweredWithinTheTimeout(t *testing.T) {
+	m := miniredis.RunT(t)
+	proxy := newStallingProxy(t, m.Addr())
+	h := newHarness(t, func(cfg *Config) {
+		withRedis(proxy.ln.Addr().String(), "a")(cfg)
+		cfg.SharedState.Redis.Timeout = 200 * time.Millisecond
+	})
+	h.postOK(seedScanStarted)
+	proxy.stalled.Store(true)
+	defer proxy.stalled.Store(false)
+
+	start := time.Now()
+	resp := h.post(seedFinding)
+	assert.Equal(t, http.StatusServiceUnavailable, resp.status)
+	assert.Less(t, time.Since(start), 3*time.Second, "bounded by the timeout, not by go-redis's defaults")
+	req, err := http.NewRequest(http.MethodGet, h.baseURL+h.cfg.HealthPath, http.NoBody)
+	require.NoError(t, err)
+	start = time.Now()
+	assert.Equal(t, http.StatusServiceUnavailable, h.do(req).status)
+	assert.Less(t, time.Since(start), 3*time.Second)
 }

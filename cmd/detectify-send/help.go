@@ -55,7 +55,7 @@ Delivery:
                      (default 0: each message once)
   -rate R            requests per second, retries included (default 0: no limit)
   -concurrency N     parallel senders (default 1, which keeps messages in order)
-  -retries N         retries of a message answered 429 or 503 (default 3)
+  -retries N         retries of a message answered 429 or 503, or not answered (default 3)
   -max-backoff D     longest wait before a retry, Retry-After included
                      (default 30s)
   -timeout D         per-request timeout (default 10s)

@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -136,10 +138,6 @@ func (s *sender) deliver(ctx context.Context, m prepared, t *tally) {
 		t.aborted++
 	case err != nil:
 		t.failed++
-		t.transportErrors++
-		if t.firstError == "" {
-			t.firstError, t.firstErrorAt = err.Error(), time.Now()
-		}
 	case status/100 == 2:
 		t.delivered++
 	default:
@@ -148,11 +146,14 @@ func (s *sender) deliver(ctx context.Context, m prepared, t *tally) {
 }
 
 // attempt posts m until it is accepted, refused for good or out of retries,
-// retrying only 429 and 503. It returns the last HTTP status (0 for none),
-// and an error when the last attempt got no response or ctx ended.
+// retrying 429, 503 and attempts that got no answer (a refused or broken
+// connection: the receiver restarting), as a webhook sender does. It
+// returns the last HTTP status (0 for none), and an error when the last
+// attempt got no response or ctx ended.
 func (s *sender) attempt(ctx context.Context, m prepared, t *tally) (int, error) {
 	status := 0
 	var delay time.Duration
+	var lastErr error
 	for try := 0; try <= s.cfg.Retries; try++ {
 		if try > 0 {
 			if !sleep(ctx, delay) {
@@ -166,16 +167,31 @@ func (s *sender) attempt(ctx context.Context, m prepared, t *tally) (int, error)
 		t.attempts++
 		st, retryAfter, err := s.post(ctx, m, t)
 		if err != nil {
-			return 0, err
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			t.transportErrors++
+			if permanentTransportError(err) {
+				if t.firstError == "" {
+					t.firstError, t.firstErrorAt = err.Error(), time.Now()
+				}
+				return 0, err
+			}
+			if t.firstError == "" {
+				t.firstError, t.firstErrorAt = err.Error(), time.Now()
+			}
+			lastErr, status = err, 0
+			delay = retryDelay("", try, s.cfg.BackoffBase, s.cfg.MaxBackoff, time.Now())
+			continue
 		}
 		t.attemptStatus[st]++
-		status = st
+		status, lastErr = st, nil
 		if !retryable(st) {
 			return st, nil
 		}
 		delay = retryDelay(retryAfter, try, s.cfg.BackoffBase, s.cfg.MaxBackoff, time.Now())
 	}
-	return status, nil
+	return status, lastErr
 }
 
 // post makes one request and returns its status and Retry-After header.
@@ -205,6 +221,16 @@ func (s *sender) post(ctx context.Context, m prepared, t *tally) (int, string, e
 	_ = resp.Body.Close()
 	t.latencies = append(t.latencies, time.Since(start))
 	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
+}
+
+// permanentTransportError reports errors no retry can mend: a certificate
+// the sender does not trust.
+func permanentTransportError(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	var verification *tls.CertificateVerificationError
+	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verification)
 }
 
 func gzipBytes(b []byte) ([]byte, error) {
