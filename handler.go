@@ -67,8 +67,9 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 
 // processWebhook is the whole per-webhook path, top to bottom: the checks in
 // order of cost (size, then the signature before any parsing, so that a
-// forged request costs one HMAC), then parse, claim and record in the state,
-// emit the record, settle, and make it durable before answering.
+// forged request costs one HMAC), then claim (a redelivery is answered
+// without being parsed again), parse, record in the state, emit the record,
+// settle, and make it durable before answering.
 func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	ctx := req.Context()
 	if req.ContentLength > r.cfg.MaxRequestBodySize {
@@ -93,23 +94,11 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	if !utf8.Valid(body) {
 		return r.refuse(req, answerNotUTF8, nil)
 	}
-	// The record's body is the text as signed: Parse may rewrite body's
-	// white space, and the dedup key is taken before it does.
-	text := string(body)
 	var key state.Key
 	if r.cfg.DedupWindow > 0 {
 		key = state.KeyOf(body)
 	}
-	e, err := message.Parse(body)
-	if err != nil {
-		return r.refuse(req, parseAnswer(err), err)
-	}
-	if len(e.InvalidFields) > 0 {
-		r.settings.Logger.Debug("Detectify webhook has fields of an unexpected type; they are kept in the body only",
-			zap.Strings("fields", e.InvalidFields))
-	}
-
-	d, err := r.state.Accept(ctx, key, &e, received)
+	d, err := r.state.Claim(ctx, key, received)
 	if err != nil {
 		return r.stateUnavailable(err)
 	}
@@ -122,6 +111,23 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 			return r.stateUnavailable(err)
 		}
 		return answerDuplicate
+	}
+
+	// The record's body is the text as signed: Parse may rewrite body's
+	// white space.
+	text := string(body)
+	e, err := message.Parse(body)
+	if err != nil {
+		// Released: the same body will be refused the same way.
+		_ = r.state.Settle(ctx, d, false, received)
+		return r.refuse(req, parseAnswer(err), err)
+	}
+	if len(e.InvalidFields) > 0 {
+		r.settings.Logger.Debug("Detectify webhook has fields of an unexpected type; they are kept in the body only",
+			zap.Strings("fields", e.InvalidFields))
+	}
+	if err := r.state.Record(ctx, &d, &e, received); err != nil {
+		return r.stateUnavailable(err)
 	}
 
 	logsErr := r.emitRecord(ctx, d, &e, text, received)

@@ -85,3 +85,15 @@ func TestPanickingPipelineDoesNotWedgeTheDelivery(t *testing.T) {
 	h.flush()
 	assert.Equal(t, 1.0, h.metrics.current(t)[highFindings], "counted once")
 }
+
+// The claim is taken before the body is parsed; a body that does not parse
+// must release it, or its retry would be told to wait for itself.
+func TestMalformedBodyIsRefusedTheSameWayEachTime(t *testing.T) {
+	h := newHarness(t, nil)
+	for range 3 {
+		got := h.post([]byte(`{"type":"finding",`))
+		assert.Equal(t, http.StatusBadRequest, got.status)
+		assert.Equal(t, answerText(answerInvalidJSON), got.body)
+	}
+	assert.Empty(t, h.logs.records())
+}

@@ -409,14 +409,14 @@ type memoryTx struct {
 	evicted int
 }
 
+// Scan returns the stored record; the rules may change its maps in place,
+// as they write it back under the same lock.
 func (t *memoryTx) Scan(id string) (ScanRecord, bool, error) {
 	s, ok := t.b.scans[id]
 	if !ok {
 		return ScanRecord{}, false, nil
 	}
-	rec := s.ScanRecord
-	rec.ByLevel, rec.ByTitle = maps.Clone(rec.ByLevel), maps.Clone(rec.ByTitle)
-	return rec, true, nil
+	return s.ScanRecord, true, nil
 }
 
 func (t *memoryTx) PutScan(id string, rec ScanRecord) { t.b.putScanLocked(id, rec, t.now) }

@@ -98,25 +98,30 @@ type Delivery struct {
 	h       held
 }
 
-// Accept claims the body with key and, unless an earlier delivery of it
-// was counted, applies e: counts, scan state, and the claim marked counted,
-// in one step. A Delivery with status New or Counted must be settled.
-func (s *State) Accept(ctx context.Context, key Key, e *message.Event, now time.Time) (Delivery, error) {
+// Claim claims the body with key for this request. A Delivery with status
+// New or Counted must be recorded (New) and settled.
+func (s *State) Claim(ctx context.Context, key Key, now time.Time) (Delivery, error) {
 	c, err := s.backend.claim(ctx, key, now)
 	if err != nil {
 		return Delivery{}, err
 	}
-	d := Delivery{Status: c.Status, Insight: c.Insight, h: held{key: key, claim: c}}
-	if c.Status != ClaimNew {
-		return d, nil
+	return Delivery{Status: c.Status, Insight: c.Insight, h: held{key: key, claim: c}}, nil
+}
+
+// Record applies e for a New delivery: counts, scan state, and the claim
+// marked counted with what the record says of the scan, in one step. A
+// delivery counted before is left as it is. On an error the claim is
+// released, so that the sender's retry is processed.
+func (s *State) Record(ctx context.Context, d *Delivery, e *message.Event, now time.Time) error {
+	if d.Status != ClaimNew {
+		return nil
 	}
 	insight, err := s.backend.update(ctx, &d.h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
 	if err != nil {
-		// Released, so that the sender's retry is processed.
-		return Delivery{}, errors.Join(err, s.backend.settle(ctx, d.h, false, now))
+		return errors.Join(err, s.backend.settle(ctx, d.h, false, now))
 	}
 	d.Insight = insight
-	return d, nil
+	return nil
 }
 
 // Settle ends a delivery: done when its record was accepted or refused for
