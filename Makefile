@@ -182,10 +182,13 @@ bench:
 	$(MAKE) -f bench/bench.mk benchstat profiles GO=$(GO)
 	$(MAKE) bench-macro
 
-# The macro benchmark (docs/PERFORMANCE.md): otelcol-detectify, a bare
-# net/http ceiling and contrib's webhookeventreceiver under wrk on loopback,
-# interleaved. bench/bench.mk builds what it needs; BENCH_FLAGS passes
-# options, e.g. BENCH_FLAGS='-duration 5s -rounds 2'.
+# The macro benchmark (docs/PERFORMANCE.md): the receiver and contrib's
+# webhookeventreceiver, both built on collector v0.156.0 (bench/detectify,
+# bench/webhookevent), and a bare net/http ceiling under wrk on loopback,
+# interleaved; with storage, Redis and telemetry variants. bench/bench.mk
+# builds what it needs; BENCH_FLAGS passes options, e.g.
+# BENCH_FLAGS='-duration 5s -rounds 2', and BENCH_VARIANTS other source
+# trees to measure beside this one, e.g. BENCH_VARIANTS='old=/tmp/old-base'.
 .PHONY: bench-macro
 bench-macro:
 	$(MAKE) -f bench/bench.mk macro GO=$(GO)

@@ -5,11 +5,19 @@
 #   make -f bench/bench.mk benchstat   # summarises bench.txt, written by `make bench`
 #   make -f bench/bench.mk profiles    # CPU profiles of the handler's hot paths
 #
+#   make -f bench/bench.mk macro BENCH_VARIANTS='old=/tmp/old-base'
+#                                      # also other source trees of the
+#                                      # receiver (e.g. git worktrees of older
+#                                      # commits), built as NAME and run as
+#                                      # extra targets (bench/macro -extra)
+#
 # Everything is built from pinned inputs and rebuilt only when they change:
-# ocb v0.156.0 and benchstat from bench/tools/go.mod, the peer collector
-# from bench/webhookevent/builder-config.yaml, the profiling build of our
-# collector from bench/profiling/builder-config.yaml (with the repository's
-# ocb v0.144.0) and the receiver's sources.
+# ocb v0.156.0 and benchstat from bench/tools/go.mod; both measured
+# collectors on that one release, with that ocb: the peer from
+# bench/webhookevent/builder-config.yaml, ours from
+# bench/detectify/builder-config.yaml and the receiver's sources (the
+# distribution, bin/otelcol-detectify, is on another release and is not
+# what the macro benchmark measures).
 GO        ?= go
 BIN       := $(CURDIR)/bin
 OUT       := $(CURDIR)/bench/out
@@ -18,20 +26,18 @@ OUT       := $(CURDIR)/bench/out
 BENCH_GOPROXY ?= https://proxy.golang.org
 BENCH_ENV     := GOPROXY=$(BENCH_GOPROXY) GOFLAGS=-buildvcs=false
 
-OCB          := $(BIN)/ocb
-OCB_PEER     := $(BIN)/ocb-0.156.0
+OCB_BENCH    := $(BIN)/ocb-0.156.0
 BENCHSTAT    := $(BIN)/benchstat
-OTELCOL      := $(BIN)/otelcol-detectify
-OTELCOL_PPROF := $(BIN)/otelcol-detectify-pprof
+DETECTIFY    := $(BIN)/otelcol-detectify-bench
 WEBHOOKEVENT := $(BIN)/otelcol-webhookevent
 CEILING      := $(BIN)/bench-ceiling
 MACRO        := $(BIN)/bench-macro
 PPROFGROUP   := $(BIN)/bench-pprofgroup
 
-PEER_MANIFEST  := bench/webhookevent/builder-config.yaml
-PEER_BUILD     := bench/build/otelcol-webhookevent
-PPROF_MANIFEST := bench/profiling/builder-config.yaml
-PPROF_BUILD    := bench/build/otelcol-detectify-pprof
+PEER_MANIFEST      := bench/webhookevent/builder-config.yaml
+PEER_BUILD         := bench/build/otelcol-webhookevent
+DETECTIFY_MANIFEST := bench/detectify/builder-config.yaml
+DETECTIFY_BUILD    := bench/build/otelcol-detectify-bench
 
 # What a collector build compiles from this repository (tests aside), as in
 # the root Makefile.
@@ -41,14 +47,28 @@ RECEIVER_SRC := $(filter-out %_test.go,$(wildcard *.go)) \
 # Flags for bench/macro, e.g. BENCH_FLAGS='-duration 5s -rounds 3'.
 BENCH_FLAGS ?=
 
-.PHONY: macro benchstat profiles wrk
+# Other source trees of the receiver to measure beside this one, as
+# NAME=DIR (space-separated): each is built from the same manifest with its
+# replaces pointing at DIR, into bench/build/variants/NAME and
+# $(BIN)/otelcol-variant-NAME, and run as bench/macro -extra NAME (the
+# detectify target's config and scenarios). Rebuilt on every run: their
+# sources are not this repository's (the Go build cache keeps it short).
+BENCH_VARIANTS ?=
+variant_name = $(firstword $(subst =, ,$(1)))
+variant_dir  = $(patsubst $(call variant_name,$(1))=%,%,$(1))
+VARIANT_BINS := $(foreach v,$(BENCH_VARIANTS),$(BIN)/otelcol-variant-$(call variant_name,$(v)))
+comma := ,
+empty :=
+space := $(empty) $(empty)
+VARIANT_FLAGS := $(if $(BENCH_VARIANTS),-extra $(subst $(space),$(comma),$(strip \
+	$(foreach v,$(BENCH_VARIANTS),$(call variant_name,$(v))=$(BIN)/otelcol-variant-$(call variant_name,$(v))))))
+
+.PHONY: macro benchstat profiles wrk redis variants FORCE
 .DELETE_ON_ERROR:
+SHELL       := bash
+.SHELLFLAGS := -e -o pipefail -c
 
-# Built by the root Makefile's rules.
-$(OTELCOL) $(OCB):
-	$(MAKE) -f Makefile $@
-
-$(OCB_PEER): bench/tools/go.mod bench/tools/go.sum
+$(OCB_BENCH): bench/tools/go.mod bench/tools/go.sum
 	cd bench/tools && $(BENCH_ENV) $(GO) build -o $@ go.opentelemetry.io/collector/cmd/builder
 
 $(BENCHSTAT): bench/tools/go.mod bench/tools/go.sum
@@ -57,21 +77,40 @@ $(BENCHSTAT): bench/tools/go.mod bench/tools/go.sum
 # ocb in two steps, as in the root Makefile: generate and resolve modules
 # (slow, network) only when the manifest or ocb changed; compile when the
 # sources did.
-$(PEER_BUILD)/go.mod: $(PEER_MANIFEST) $(OCB_PEER)
+$(PEER_BUILD)/go.mod: $(PEER_MANIFEST) $(OCB_BENCH)
 	@mkdir -p bench/build
-	$(BENCH_ENV) $(OCB_PEER) --config=$(PEER_MANIFEST) --skip-compilation
+	$(BENCH_ENV) $(OCB_BENCH) --config=$(PEER_MANIFEST) --skip-compilation
 
 $(WEBHOOKEVENT): $(PEER_BUILD)/go.mod
-	$(BENCH_ENV) $(OCB_PEER) --config=$(PEER_MANIFEST) --skip-generate --skip-get-modules
-	cp $(PEER_BUILD)/otelcol-webhookevent $@
+	$(BENCH_ENV) $(OCB_BENCH) --config=$(PEER_MANIFEST) --skip-generate --skip-get-modules
+	cp $(PEER_BUILD)/otelcol-webhookevent $@.tmp && mv -f $@.tmp $@
 
-$(PPROF_BUILD)/go.mod: $(PPROF_MANIFEST) $(OCB) go.mod go.sum
+$(DETECTIFY_BUILD)/go.mod: $(DETECTIFY_MANIFEST) $(OCB_BENCH) go.mod go.sum
 	@mkdir -p bench/build
-	$(BENCH_ENV) $(OCB) --config=$(PPROF_MANIFEST) --skip-compilation
+	$(BENCH_ENV) $(OCB_BENCH) --config=$(DETECTIFY_MANIFEST) --skip-compilation
 
-$(OTELCOL_PPROF): $(PPROF_BUILD)/go.mod $(RECEIVER_SRC)
-	$(BENCH_ENV) $(OCB) --config=$(PPROF_MANIFEST) --skip-generate --skip-get-modules
-	cp $(PPROF_BUILD)/otelcol-detectify-pprof $@
+$(DETECTIFY): $(DETECTIFY_BUILD)/go.mod $(RECEIVER_SRC)
+	$(BENCH_ENV) $(OCB_BENCH) --config=$(DETECTIFY_MANIFEST) --skip-generate --skip-get-modules
+	cp $(DETECTIFY_BUILD)/otelcol-detectify-bench $@.tmp && mv -f $@.tmp $@
+
+# A variant: the same manifest, renamed, built under bench/build/variants/
+# with replaces pointing at the variant's source tree.
+$(BIN)/otelcol-variant-%: $(DETECTIFY_MANIFEST) $(OCB_BENCH) FORCE
+	@dir='$(call variant_dir,$(filter $*=%,$(BENCH_VARIANTS)))'; \
+	  [ -n "$$dir" ] && [ -f "$$dir/go.mod" ] || { echo "BENCH_VARIANTS has no $*=DIR with a go.mod" >&2; exit 1; }; \
+	  dir=$$(cd "$$dir" && pwd); out=bench/build/variants/$*; mkdir -p $$out; \
+	  sed -e 's|name: otelcol-detectify-bench|name: otelcol-variant-$*|' \
+	      -e 's|/bench/build/otelcol-detectify-bench|/bench/build/variants/$*|' \
+	      -e 's|output_path: ./bench/build/otelcol-detectify-bench|output_path: ./'"$$out"'|' \
+	      -e 's|detectifyreceiver => ../../..|detectifyreceiver => '"$$dir"'|' \
+	      $(DETECTIFY_MANIFEST) > $$out.yaml; \
+	  echo "== variant $* from $$dir ($$(git -C "$$dir" describe --always --dirty 2>/dev/null))"; \
+	  $(BENCH_ENV) $(OCB_BENCH) --config=$$out.yaml > $$out.log 2>&1 || { tail -20 $$out.log >&2; exit 1; }; \
+	  cp $$out/otelcol-variant-$* $@.tmp && mv -f $@.tmp $@
+
+variants: $(VARIANT_BINS)
+
+FORCE:
 
 # Our programs are in the main module (bench/macro signs with
 # internal/webhooksend).
@@ -84,14 +123,16 @@ $(MACRO): $(wildcard bench/macro/*.go) $(wildcard internal/webhooksend/*.go)
 $(PPROFGROUP): $(wildcard bench/pprofgroup/*.go)
 	$(GO) build -o $@ ./bench/pprofgroup
 
-# wrk from Debian, when missing.
+# wrk and redis-server (detectify-redis) from Debian, when missing.
 wrk:
 	@scripts/install-deps.sh wrk=wrk
+redis:
+	@scripts/install-deps.sh redis-server=redis-server
 
 # The rounds, then where each server's time goes under the same load
 # (profiles taken in separate, unmeasured runs).
-macro: wrk $(OTELCOL) $(OTELCOL_PPROF) $(WEBHOOKEVENT) $(CEILING) $(MACRO) $(PPROFGROUP)
-	$(MACRO) -bin $(BIN) -out $(OUT) $(BENCH_FLAGS)
+macro: wrk redis $(DETECTIFY) $(WEBHOOKEVENT) $(CEILING) $(MACRO) $(PPROFGROUP) $(VARIANT_BINS)
+	$(MACRO) -bin $(BIN) -out $(OUT) $(VARIANT_FLAGS) $(BENCH_FLAGS)
 	@for p in $(OUT)/profile-*.prof; do [ -e "$$p" ] || continue; \
 	  echo "== $$(basename $$p .prof)"; \
 	  $(PPROFGROUP) $$p | tee $${p%.prof}.groups.txt || exit 1; \
@@ -116,5 +157,5 @@ endef
 profiles: $(PPROFGROUP)
 	@mkdir -p $(OUT)
 	$(GO) test -c -o $(OUT)/detectifyreceiver.test .
-	$(call profile,handler,^BenchmarkHandler$$/^finding_high$$)
+	$(call profile,handler,^BenchmarkHandler$$/^classic$$/^finding_high$$)
 	$(call profile,badsig,^BenchmarkBadSignature$$)

@@ -1,17 +1,24 @@
-// Command macro is the macro benchmark of docs/PERFORMANCE.md: three HTTP
+// Command macro is the macro benchmark of docs/PERFORMANCE.md: HTTP
 // servers on loopback under the same load, interleaved round by round
 // (A B C A B C), so that a noisy neighbour hurts all of them alike:
 //
 //   - ceiling: bench/ceiling, a bare net/http server that reads the body
 //     and answers 200;
-//   - detectify: otelcol-detectify (bench/configs/detectify.yaml):
-//     signature verification, logs and metrics pipelines into nop,
-//     dedup_window 0s so the repeated bodies are processed fully; plus a
-//     flood of forged and of unsigned requests, which it must refuse;
-//   - webhookevent: contrib's webhookeventreceiver into nop
-//     (bench/configs/webhookevent.yaml);
-//   - and, once per round, otelcol-detectify with the default dedup_window,
-//     where all but the first pass over the mix are duplicates.
+//   - detectify: otelcol-detectify-bench (bench/detectify, ocb v0.156.0;
+//     bench/configs/detectify.yaml): signature verification, logs and
+//     metrics pipelines into nop, dedup_window 0s so the repeated bodies
+//     are processed fully; plus a flood of forged and of unsigned
+//     requests, which it must refuse;
+//   - webhookevent: contrib's webhookeventreceiver into nop, the same
+//     collector release (bench/configs/webhookevent.yaml);
+//   - and, once per round at -variant-conns, detectify variants: the
+//     default dedup_window (all but the first pass over the mix are
+//     duplicates), no internal traces, no internal telemetry,
+//     storage: file_storage (dedup off and on), shared_state: redis
+//     (dedup on; a redis-server this program starts and stops);
+//   - -extra adds other builds of the receiver (e.g. older commits, built
+//     by bench/bench.mk from BENCH_VARIANTS) with a detectify target's
+//     config and scenarios; -baseline adds each target's ratio to one.
 //
 // The load is wrk with a Lua script cycling through a pre-signed payload mix
 // (payload.go), keep-alive, at each concurrency for a fixed duration. wrk
@@ -20,6 +27,7 @@
 // request (utime+stime from /proc/PID/stat, before and after).
 //
 //	macro -bin ./bin -out bench/out [-duration 10s] [-rounds 2] [-conns 1,8,64]
+//	      [-extra old=bin/otelcol-variant-old,old-dedup=detectify-dedup:bin/otelcol-variant-old] [-baseline old]
 package main
 
 import (
@@ -38,6 +46,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,9 +63,14 @@ type options struct {
 	floodConns        []int
 	variantConns      []int
 	targets           []string
+	extras            []extraTarget
+	baseline          string
+	rotate            bool
+	bursts            int
 	pin               bool
 	serverCPU         string
 	loadCPU           string
+	auxCPU            string
 	quietWait         time.Duration
 	profile           bool
 	profileDuration   time.Duration
@@ -64,7 +78,7 @@ type options struct {
 
 func main() {
 	var o options
-	var conns, flood, variant, targets string
+	var conns, flood, variant, targets, extra string
 	flag.StringVar(&o.bin, "bin", "bin", "folder with otelcol-detectify, otelcol-webhookevent and bench-ceiling")
 	flag.StringVar(&o.out, "out", "bench/out", "folder for the results, logs and the Lua script")
 	flag.StringVar(&o.configs, "configs", "bench/configs", "folder with the collector configs")
@@ -74,10 +88,19 @@ func main() {
 	flag.StringVar(&conns, "conns", "1,8,64", "concurrencies (wrk connections) of the signed mix")
 	flag.StringVar(&flood, "flood-conns", "64", "concurrencies of the forged and unsigned floods against detectify; empty for none")
 	flag.StringVar(&variant, "variant-conns", "64", "concurrencies of the detectify variants (default dedup_window; no internal traces; no internal telemetry)")
-	flag.StringVar(&targets, "targets", "ceiling,detectify,webhookevent,detectify-dedup,detectify-notraces,detectify-notelemetry", "servers, in round order")
+	flag.StringVar(&targets, "targets", "ceiling,detectify,webhookevent,detectify-dedup,detectify-notraces,detectify-notelemetry,"+
+		"detectify-storage,detectify-storage-dedup,detectify-redis", "servers, in round order (extras not named here run after them)")
+	flag.Func("extra", "more receiver builds, comma-separated NAME=[BASE:]BINARY[+BENCH_VAR=VALUE...] (repeatable): BINARY run with target BASE's config "+
+		"and scenarios (default detectify), and those variables for its config",
+		func(v string) error { extra = strings.TrimPrefix(extra+","+v, ","); return nil })
+	flag.BoolVar(&o.rotate, "rotate", false, "start each round one target later in the order (A B C, B C A, ...), so no target always follows the same one")
+	flag.IntVar(&o.bursts, "bursts", 0, "when set: each round starts every target at once, all on the server core, and measures them in turn this many times, "+
+		"each run -duration long (e.g. 2s); each cycle is a round of the report, so ratios compare runs seconds apart, not a minute")
+	flag.StringVar(&o.baseline, "baseline", "", "a target to divide every other target's runs by, round by round (e.g. an -extra build of an older commit)")
 	flag.BoolVar(&o.pin, "pin", true, "pin the server and wrk to one core each with taskset")
 	flag.StringVar(&o.serverCPU, "server-cpu", "0", "the server's core (taskset -c)")
 	flag.StringVar(&o.loadCPU, "load-cpu", "1", "wrk's core (taskset -c)")
+	flag.StringVar(&o.auxCPU, "aux-cpu", "", "redis-server's core for detectify-redis (default: wrk's, which has room; the server's core stays the collector's)")
 	flag.DurationVar(&o.quietWait, "quiet-wait", 10*time.Minute, "how long to wait for other processes to go quiet before each server")
 	flag.BoolVar(&o.profile, "profile", true, "after the rounds, profile each server once under the highest concurrency (unmeasured runs)")
 	flag.DurationVar(&o.profileDuration, "profile-duration", 20*time.Second, "length of each profiling run")
@@ -93,6 +116,17 @@ func main() {
 		log.Fatalf("-variant-conns: %v", err)
 	}
 	o.targets = strings.Split(targets, ",")
+	if o.extras, err = parseExtras(extra); err != nil {
+		log.Fatalf("-extra: %v", err)
+	}
+	for _, e := range o.extras {
+		if !slices.Contains(o.targets, e.name) {
+			o.targets = append(o.targets, e.name)
+		}
+	}
+	if o.auxCPU == "" {
+		o.auxCPU = o.loadCPU
+	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
@@ -113,9 +147,43 @@ func parseInts(s string) ([]int, error) {
 	return out, nil
 }
 
+// extraTarget is another build of the receiver, run as target base runs,
+// with more environment for its config (e.g. BENCH_METRICS_INTERVAL).
+type extraTarget struct {
+	name, base, binary string
+	env                []string
+}
+
+func parseExtras(s string) ([]extraTarget, error) {
+	var out []extraTarget
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		name, binary, ok := strings.Cut(f, "=")
+		if !ok || name == "" || binary == "" {
+			return nil, fmt.Errorf("want NAME=[BASE:]BINARY, got %q", f)
+		}
+		parts := strings.Split(binary, "+")
+		binary = parts[0]
+		base := "detectify"
+		if b, path, ok := strings.Cut(binary, ":"); ok {
+			base, binary = b, path
+		}
+		for _, kv := range parts[1:] {
+			if k, _, ok := strings.Cut(kv, "="); !ok || !strings.HasPrefix(k, "BENCH_") {
+				return nil, fmt.Errorf("%s: want +BENCH_NAME=VALUE, got %q", name, kv)
+			}
+		}
+		out = append(out, extraTarget{name, base, binary, parts[1:]})
+	}
+	return out, nil
+}
+
 // target is one server of the comparison.
 type target struct {
 	name    string
+	kind    string // the target whose scenarios it runs: its own name, or an extra's base
 	label   string
 	path    string
 	binary  string
@@ -126,7 +194,15 @@ type target struct {
 	// pprofBinary serves /debug/pprof with configs/pprof.yaml merged in;
 	// empty for the ceiling, which writes its profile itself.
 	pprofBinary string
+	// prepare, when set, runs before each start: a storage directory, a
+	// redis-server. It returns more environment for the server, the
+	// process to account for beside it (nil for none), and what undoes it.
+	prepare func(b *bench) (env []string, aux *exec.Cmd, cleanup func(), err error)
 }
+
+// detectifyBinary is the collector every detectify target runs: the
+// receiver of this work tree on the peer's collector release.
+const detectifyBinary = "otelcol-detectify-bench"
 
 func targetsOf(o options) (map[string]target, error) {
 	collectorEnv := func(dedup string) func(string, int) []string {
@@ -142,28 +218,62 @@ func targetsOf(o options) (map[string]target, error) {
 		}
 		return func(string) []string { return args }
 	}
-	pprofBuild := filepath.Join(o.bin, "otelcol-detectify-pprof")
+	detectify := filepath.Join(o.bin, detectifyBinary)
 	all := map[string]target{
 		"ceiling": {name: "ceiling", label: "ceiling (net/http, read body, 200)", path: "/webhook",
 			binary: filepath.Join(o.bin, "bench-ceiling"),
 			args:   func(addr string) []string { return []string{"-addr", addr} },
 			env:    func(string, int) []string { return nil }},
-		"detectify": {name: "detectify", label: "otelcol-detectify (dedup_window 0s)", path: "/webhook",
-			binary: filepath.Join(o.bin, "otelcol-detectify"), args: config("detectify.yaml"),
-			env: collectorEnv("0s"), signed: true, metrics: true, pprofBinary: pprofBuild},
-		"detectify-dedup": {name: "detectify-dedup", label: "otelcol-detectify (dedup_window 10m, default)", path: "/webhook",
-			binary: filepath.Join(o.bin, "otelcol-detectify"), args: config("detectify.yaml"),
-			env: collectorEnv("10m"), signed: true, metrics: true},
-		"detectify-notraces": {name: "detectify-notraces", label: "otelcol-detectify (dedup_window 0s, service.telemetry.traces.level none)",
-			path: "/webhook", binary: filepath.Join(o.bin, "otelcol-detectify"), args: config("detectify.yaml", "notraces.yaml"),
+		"detectify": {name: "detectify", label: "otelcol-detectify-bench (dedup_window 0s)", path: "/webhook",
+			binary: detectify, args: config("detectify.yaml"),
+			env: collectorEnv("0s"), signed: true, metrics: true, pprofBinary: detectify},
+		"detectify-dedup": {name: "detectify-dedup", label: "otelcol-detectify-bench (dedup_window 10m, default)", path: "/webhook",
+			binary: detectify, args: config("detectify.yaml"),
+			env: collectorEnv("10m"), signed: true, metrics: true, pprofBinary: detectify},
+		"detectify-notraces": {name: "detectify-notraces", label: "otelcol-detectify-bench (dedup_window 0s, service.telemetry.traces.level none)",
+			path: "/webhook", binary: detectify, args: config("detectify.yaml", "notraces.yaml"),
 			env: collectorEnv("0s"), signed: true, metrics: true},
 		// Its own metrics are off too, so there are no counters to read back.
-		"detectify-notelemetry": {name: "detectify-notelemetry", label: "otelcol-detectify (dedup_window 0s, service.telemetry traces and metrics level none)",
-			path: "/webhook", binary: filepath.Join(o.bin, "otelcol-detectify"), args: config("detectify.yaml", "notelemetry.yaml"),
+		"detectify-notelemetry": {name: "detectify-notelemetry", label: "otelcol-detectify-bench (dedup_window 0s, service.telemetry traces and metrics level none)",
+			path: "/webhook", binary: detectify, args: config("detectify.yaml", "notelemetry.yaml"),
 			env: collectorEnv("0s"), signed: true},
+		// storage: file_storage, a fresh directory per start: every webhook's
+		// effect is written before it is answered (grouped across requests).
+		"detectify-storage": {name: "detectify-storage", label: "otelcol-detectify-bench (dedup_window 0s, storage: file_storage)",
+			path: "/webhook", binary: detectify, args: config("detectify.yaml", "storage.yaml"),
+			env: collectorEnv("0s"), signed: true, metrics: true, prepare: storageDir},
+		"detectify-storage-dedup": {name: "detectify-storage-dedup", label: "otelcol-detectify-bench (dedup_window 10m, storage: file_storage)",
+			path: "/webhook", binary: detectify, args: config("detectify.yaml", "storage.yaml"),
+			env: collectorEnv("10m"), signed: true, metrics: true, prepare: storageDir},
+		// shared_state: redis with dedup on: each webhook's claim is a Redis
+		// round trip (a duplicate's only one). A fresh redis-server per start.
+		"detectify-redis": {name: "detectify-redis", label: "otelcol-detectify-bench (dedup_window 10m, shared_state: redis on loopback)",
+			path: "/webhook", binary: detectify, args: config("detectify.yaml", "redis.yaml"),
+			env: collectorEnv("10m"), signed: true, metrics: true, prepare: redisServer},
 		"webhookevent": {name: "webhookevent", label: "otelcol-webhookevent (contrib v0.156.0)", path: "/events",
 			binary: filepath.Join(o.bin, "otelcol-webhookevent"), args: config("webhookevent.yaml"),
 			env: collectorEnv(""), metrics: true, pprofBinary: filepath.Join(o.bin, "otelcol-webhookevent")},
+	}
+	for name, t := range all {
+		t.kind = name
+		all[name] = t
+	}
+	for _, e := range o.extras {
+		t, ok := all[e.base]
+		if !ok || t.kind == "ceiling" || t.kind == "webhookevent" {
+			return nil, fmt.Errorf("-extra %s: %q is not a detectify target", e.name, e.base)
+		}
+		if _, taken := all[e.name]; taken {
+			return nil, fmt.Errorf("-extra %s: the name of a target already", e.name)
+		}
+		t.name, t.binary, t.pprofBinary = e.name, e.binary, e.binary // built from the same manifest, with pprof
+		t.label = fmt.Sprintf("%s, as %s", e.binary, e.base)
+		if len(e.env) > 0 {
+			env, more := t.env, e.env
+			t.env = func(addr string, port int) []string { return append(env(addr, port), more...) }
+			t.label += ", " + strings.Join(e.env, " ")
+		}
+		all[e.name] = t
 	}
 	out := map[string]target{}
 	for _, name := range o.targets {
@@ -202,6 +312,17 @@ type runResult struct {
 	OtherTop    string  `json:"other_busiest"`
 	StealUtil   float64 `json:"steal_cores"` // CPU the hypervisor gave to other guests
 	Load        string  `json:"load_at_start"`
+	// A process the server depends on (redis-server), accounted apart.
+	AuxName        string  `json:"aux,omitempty"`
+	AuxUtil        float64 `json:"aux_cpu_cores,omitempty"`
+	AuxCPUPerReqUs float64 `json:"aux_cpu_us_per_request,omitempty"`
+}
+
+func auxNote(r runResult) string {
+	if r.AuxName == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s %.2f (%.1f µs/req), ", r.AuxName, r.AuxUtil, r.AuxCPUPerReqUs)
 }
 
 // instance is one start of a server: its runs and what it counted itself.
@@ -228,6 +349,7 @@ type bench struct {
 	logDir  string
 	res     results
 	taskset string
+	exclude []int // the other servers of a -bursts round
 }
 
 func run(o options) error {
@@ -256,11 +378,26 @@ func run(o options) error {
 		"duration": o.duration.String(), "warmup": o.warmup.String(), "rounds": strconv.Itoa(o.rounds),
 		"conns": fmt.Sprint(o.conns), "flood_conns": fmt.Sprint(o.floodConns), "variant_conns": fmt.Sprint(o.variantConns),
 		"targets": strings.Join(o.targets, ","), "pinned": strconv.FormatBool(b.taskset != ""),
-		"server_cpu": o.serverCPU, "load_cpu": o.loadCPU, "payloads": strconv.Itoa(len(mix)),
+		"server_cpu": o.serverCPU, "load_cpu": o.loadCPU, "aux_cpu": o.auxCPU, "payloads": strconv.Itoa(len(mix)),
+		"baseline": o.baseline, "rotate": strconv.FormatBool(o.rotate), "bursts": strconv.Itoa(o.bursts),
+	}
+	for _, name := range o.targets {
+		b.res.Options["target "+name] = targets[name].label
 	}
 	b.logf("machine: %v", b.res.Machine)
 	for round := 1; round <= o.rounds; round++ {
-		for _, name := range o.targets {
+		order := o.targets
+		if o.rotate {
+			k := (round - 1) % len(order)
+			order = append(slices.Clone(order[k:]), order[:k]...)
+		}
+		if o.bursts > 0 {
+			if err := b.runAlternating(round); err != nil {
+				return fmt.Errorf("round %d: %w", round, err)
+			}
+			continue
+		}
+		for _, name := range order {
 			if err := b.runInstance(round, targets[name]); err != nil {
 				return fmt.Errorf("round %d, %s: %w", round, name, err)
 			}
@@ -268,9 +405,20 @@ func run(o options) error {
 		}
 	}
 	if o.profile {
-		for _, p := range []struct{ target, mode string }{
+		profiles := []struct{ target, mode string }{
 			{"ceiling", "signed"}, {"detectify", "signed"}, {"detectify", "forged"}, {"webhookevent", "signed"},
-		} {
+		}
+		// Extras too (other builds of the receiver), as their base runs.
+		for _, e := range o.extras {
+			profiles = append(profiles, struct{ target, mode string }{e.name, "signed"})
+			if e.base == "detectify" {
+				profiles = append(profiles, struct{ target, mode string }{e.name, "forged"})
+			}
+		}
+		if len(o.extras) > 0 {
+			profiles = append(profiles, struct{ target, mode string }{"detectify-dedup", "signed"})
+		}
+		for _, p := range profiles {
 			if t, ok := targets[p.target]; ok {
 				if err := b.profileRun(t, p.mode); err != nil {
 					b.warn("profile of %s (%s): %v", p.target, p.mode, err)
@@ -282,7 +430,7 @@ func run(o options) error {
 	if err := b.save(); err != nil {
 		return err
 	}
-	report := renderReport(b.res)
+	report := renderReport(b.res, o.baseline)
 	fmt.Print(report)
 	return os.WriteFile(filepath.Join(o.out, "macro.md"), []byte(report), 0o644)
 }
@@ -313,8 +461,9 @@ type scenario struct {
 
 func (b *bench) scenariosOf(t target) []scenario {
 	var out []scenario
-	switch t.name {
-	case "detectify-dedup", "detectify-notraces", "detectify-notelemetry":
+	switch t.kind {
+	case "detectify-dedup", "detectify-notraces", "detectify-notelemetry",
+		"detectify-storage", "detectify-storage-dedup", "detectify-redis":
 		for _, c := range b.o.variantConns {
 			out = append(out, scenario{"signed", c})
 		}
@@ -323,7 +472,7 @@ func (b *bench) scenariosOf(t target) []scenario {
 	for _, c := range b.o.conns {
 		out = append(out, scenario{"signed", c})
 	}
-	if t.name == "detectify" {
+	if t.kind == "detectify" {
 		for _, c := range b.o.floodConns {
 			out = append(out, scenario{"forged", c}, scenario{"unsigned", c})
 		}
@@ -333,72 +482,179 @@ func (b *bench) scenariosOf(t target) []scenario {
 
 func (b *bench) runInstance(round int, t target) error {
 	_, seen := waitQuiet(b.o.quietWait, b.logf)
-	inst := instance{Round: round, Target: t.name, Quiet: seen}
-	addr, err := freeAddr()
+	s, err := b.start(round, t, seen)
 	if err != nil {
 		return err
 	}
-	telemetryPort, err := freePort()
-	if err != nil {
-		return err
-	}
-
-	logFile, err := os.Create(filepath.Join(b.logDir, fmt.Sprintf("r%d-%s.log", round, t.name)))
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	cmd := b.pinned(b.o.serverCPU, t.binary, t.args(addr)...)
-	cmd.Env = append(os.Environ(), t.env(addr, telemetryPort)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	b.logf("round %d: starting %s on %s", round, t.name, addr)
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer stop(cmd)
-
-	url := "http://" + addr + t.path
-	if err := waitReady(url, 60*time.Second); err != nil {
-		return fmt.Errorf("%s did not answer 200 (log: %s): %w", t.name, logFile.Name(), err)
-	}
-	if b.o.warmup > 0 {
-		w, err := b.wrk(url, "signed", 8, b.o.warmup, logFile)
-		if err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		inst.WrkRequests += w.Requests
-	}
+	defer s.close()
 	for _, sc := range b.scenariosOf(t) {
-		// A run that another process disturbed is measured again, after the
-		// machine went quiet, up to twice.
-		var r runResult
-		for attempt := 1; ; attempt++ {
-			r, err = b.measure(round, t, cmd.Process.Pid, url, sc, logFile)
-			if err != nil {
-				return err
-			}
-			inst.WrkRequests += r.Requests
-			if r.OtherUtil <= noisyCores || attempt == 3 {
-				break
-			}
-			b.logf("  %s %s c=%d: others used %.2f cores (%s); measuring again", t.name, sc.name, sc.conns, r.OtherUtil, r.OtherTop)
-			waitQuiet(b.o.quietWait, b.logf)
+		if err := b.measureScenario(round, s, sc); err != nil {
+			return err
 		}
-		b.res.Runs = append(b.res.Runs, r)
-		b.logf("  %-16s %-8s c=%-3d %9.0f req/s  p50 %6.0fµs  p99 %7.0fµs  %6.1f µs CPU/req  server %.2f, wrk %.2f, others %.2f cores",
-			t.name, sc.name, sc.conns, r.RPS, r.P50us, r.P99us, r.CPUPerReqUs, r.ServerUtil, r.WrkUtil, r.OtherUtil)
 	}
-	if t.metrics {
-		inst.ServerCounted = scrapeCounts(telemetryPort)
-	}
-	b.res.Instances = append(b.res.Instances, inst)
+	b.finish(s)
 	return nil
 }
 
-// measure runs wrk once against the server pid, with the CPU accounting.
-func (b *bench) measure(round int, t target, pid int, url string, sc scenario, logFile io.Writer) (runResult, error) {
+// runAlternating is a round of -bursts: every target started at once, all
+// on the server core (the idle ones use next to nothing), then -bursts
+// cycles of one short run against each in turn. Each cycle counts as a
+// round of the report, so each ratio compares runs seconds apart.
+func (b *bench) runAlternating(round int) error {
+	_, seen := waitQuiet(b.o.quietWait, b.logf)
+	var all []*started
+	defer func() {
+		for _, s := range all {
+			s.close()
+		}
+		b.exclude = nil
+	}()
+	for _, name := range b.o.targets {
+		s, err := b.start(round, b.targets[name], seen)
+		if err != nil {
+			return err
+		}
+		all = append(all, s)
+		b.exclude = append(b.exclude, s.cmd.Process.Pid)
+		if s.aux != nil {
+			b.exclude = append(b.exclude, s.aux.Process.Pid)
+		}
+	}
+	for i := 1; i <= b.o.bursts; i++ {
+		k := (i - 1) % len(all)
+		for _, s := range append(slices.Clone(all[k:]), all[:k]...) {
+			for _, sc := range b.scenariosOf(s.t) {
+				if err := b.measureScenario((round-1)*b.o.bursts+i, s, sc); err != nil {
+					return err
+				}
+			}
+		}
+		b.save()
+	}
+	for _, s := range all {
+		b.finish(s)
+	}
+	return nil
+}
+
+// started is one running server.
+type started struct {
+	t             target
+	cmd, aux      *exec.Cmd
+	url           string
+	telemetryPort int
+	logFile       *os.File
+	inst          instance
+	undo          []func()
+}
+
+func (s *started) close() {
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		s.undo[i]()
+	}
+}
+
+// start starts t (and what it needs), waits for its first 200 and warms it up.
+func (b *bench) start(round int, t target, seen string) (s *started, err error) {
+	s = &started{t: t, inst: instance{Round: round, Target: t.name, Quiet: seen}}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	addr, err := freeAddr()
+	if err != nil {
+		return s, err
+	}
+	if s.telemetryPort, err = freePort(); err != nil {
+		return s, err
+	}
+	if s.logFile, err = os.Create(filepath.Join(b.logDir, fmt.Sprintf("r%d-%s.log", round, t.name))); err != nil {
+		return s, err
+	}
+	s.undo = append(s.undo, func() { s.logFile.Close() })
+	var extraEnv []string
+	if t.prepare != nil {
+		var cleanup func()
+		if extraEnv, s.aux, cleanup, err = t.prepare(b); err != nil {
+			return s, fmt.Errorf("%s: %w", t.name, err)
+		}
+		s.undo = append(s.undo, cleanup)
+	}
+	s.cmd = b.pinned(b.o.serverCPU, t.binary, t.args(addr)...)
+	s.cmd.Env = append(append(os.Environ(), t.env(addr, s.telemetryPort)...), extraEnv...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
+	b.logf("round %d: starting %s on %s", round, t.name, addr)
+	if err := s.cmd.Start(); err != nil {
+		return s, err
+	}
+	s.undo = append(s.undo, func() { stop(s.cmd) })
+
+	s.url = "http://" + addr + t.path
+	if err := waitReady(s.url, 60*time.Second); err != nil {
+		return s, fmt.Errorf("%s did not answer 200 (log: %s): %w", t.name, s.logFile.Name(), err)
+	}
+	if b.o.warmup > 0 {
+		w, err := b.wrk(s.url, "signed", 8, b.o.warmup, s.logFile)
+		if err != nil {
+			return s, fmt.Errorf("warm-up: %w", err)
+		}
+		s.inst.WrkRequests += w.Requests
+	}
+	return s, nil
+}
+
+// measureScenario measures one scenario against a started server. A run
+// that another process disturbed is measured again, after the machine went
+// quiet, up to twice.
+func (b *bench) measureScenario(round int, s *started, sc scenario) error {
+	var r runResult
+	for attempt := 1; ; attempt++ {
+		var err error
+		r, err = b.measure(round, s.t, s.cmd.Process.Pid, s.aux, s.url, sc, s.logFile)
+		if err != nil {
+			return err
+		}
+		s.inst.WrkRequests += r.Requests
+		if r.OtherUtil <= noisyCores || attempt == 3 {
+			break
+		}
+		b.logf("  %s %s c=%d: others used %.2f cores (%s); measuring again", s.t.name, sc.name, sc.conns, r.OtherUtil, r.OtherTop)
+		waitQuiet(b.o.quietWait, b.logf)
+	}
+	b.res.Runs = append(b.res.Runs, r)
+	b.logf("  %-16s %-8s c=%-3d %9.0f req/s  p50 %6.0fµs  p99 %7.0fµs  %6.1f µs CPU/req  server %.2f, wrk %.2f, %sothers %.2f cores",
+		s.t.name, sc.name, sc.conns, r.RPS, r.P50us, r.P99us, r.CPUPerReqUs, r.ServerUtil, r.WrkUtil, auxNote(r), r.OtherUtil)
+	return nil
+}
+
+// finish reads what the server counted itself and records its start.
+func (b *bench) finish(s *started) {
+	if s.t.metrics {
+		s.inst.ServerCounted = scrapeCounts(s.telemetryPort)
+	}
+	b.res.Instances = append(b.res.Instances, s.inst)
+}
+
+// measure runs wrk once against the server pid, with the CPU accounting;
+// aux, when not nil, is a process the server depends on (redis-server),
+// whose CPU is accounted apart from the others'.
+func (b *bench) measure(round int, t target, pid int, aux *exec.Cmd, url string, sc scenario, logFile io.Writer) (runResult, error) {
 	r := runResult{Round: round, Target: t.name, Scenario: sc.name, Conns: sc.conns, Load: loadAverage()}
 	time.Sleep(500 * time.Millisecond) // let the previous run's connections close
+	exclude := append([]int{pid, os.Getpid()}, b.exclude...)
+	var auxCPU0 time.Duration
+	if aux != nil {
+		exclude = append(exclude, aux.Process.Pid)
+		r.AuxName = filepath.Base(aux.Path)
+		if len(aux.Args) > 3 && filepath.Base(aux.Path) == "taskset" {
+			r.AuxName = filepath.Base(aux.Args[3])
+		}
+		var err error
+		if auxCPU0, _, err = procCPU(aux.Process.Pid); err != nil {
+			return r, fmt.Errorf("%s gone: %w", r.AuxName, err)
+		}
+	}
 	procs0 := snapshotProcs()
 	steal0 := stealTime()
 	cpu0, _, err := procCPU(pid)
@@ -417,7 +673,17 @@ func (b *bench) measure(round int, t target, pid int, url string, sc scenario, l
 	}
 	procs1 := snapshotProcs()
 	steal1 := stealTime()
-	other, busiest := otherCPU(procs0, procs1, pid, os.Getpid())
+	other, busiest := otherCPU(procs0, procs1, exclude...)
+	if aux != nil {
+		auxCPU1, _, err := procCPU(aux.Process.Pid)
+		if err != nil {
+			return r, fmt.Errorf("%s gone: %w", r.AuxName, err)
+		}
+		r.AuxUtil = (auxCPU1 - auxCPU0).Seconds() / elapsed.Seconds()
+		if w.Requests > 0 {
+			r.AuxCPUPerReqUs = (auxCPU1 - auxCPU0).Seconds() * 1e6 / float64(w.Requests)
+		}
+	}
 
 	r.Requests = w.Requests
 	r.Seconds = w.DurationUs / 1e6
@@ -640,7 +906,10 @@ func machine(o options, mix [][]byte) map[string]string {
 	if out, err := exec.Command("wrk", "--version").CombinedOutput(); err == nil {
 		m["wrk"] = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
-	for _, name := range []string{"otelcol-detectify", "otelcol-webhookevent"} {
+	if out, err := exec.Command("redis-server", "--version").Output(); err == nil {
+		m["redis-server"] = strings.TrimSpace(string(out))
+	}
+	for _, name := range []string{detectifyBinary, "otelcol-webhookevent"} {
 		if out, err := exec.Command(filepath.Join(o.bin, name), "--version").Output(); err == nil {
 			m[name] = strings.TrimSpace(string(out))
 		}

@@ -8,7 +8,7 @@ import (
 
 // renderReport writes the results as the Markdown tables that
 // docs/PERFORMANCE.md quotes.
-func renderReport(res results) string {
+func renderReport(res results, baseline string) string {
 	var b strings.Builder
 	b.WriteString("# Macro benchmark results\n\n")
 	b.WriteString("## Machine\n\n")
@@ -31,17 +31,22 @@ func renderReport(res results) string {
 	}
 
 	b.WriteString("\n## Summary (median over rounds; rps range in brackets)\n\n")
-	b.WriteString("| server | requests | conns | req/s | p50 | p99 | server CPU/req | server cores | wrk cores | others' cores | steal |\n")
+	b.WriteString("| server | requests | conns | req/s | p50 | p99 | server CPU/req [range] | server cores | wrk cores | others' cores | steal |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, k := range runKeys(res.Runs) {
 		runs := selectRuns(res.Runs, k)
 		rps := field(runs, func(r runResult) float64 { return r.RPS })
-		fmt.Fprintf(&b, "| %s | %s | %d | %s [%s–%s] | %s | %s | %.1f µs | %.2f | %.2f | %.2f | %.2f |\n",
+		cpu := field(runs, func(r runResult) float64 { return r.CPUPerReqUs })
+		cpuCell := fmt.Sprintf("%.1f µs [%.1f–%.1f]", median(cpu), slices.Min(cpu), slices.Max(cpu))
+		if runs[0].AuxName != "" {
+			cpuCell += fmt.Sprintf(" + %s %.1f µs", runs[0].AuxName, median(field(runs, func(r runResult) float64 { return r.AuxCPUPerReqUs })))
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s [%s–%s] | %s | %s | %s | %.2f | %.2f | %.2f | %.2f |\n",
 			k.target, k.scenario, k.conns,
 			thousands(median(rps)), thousands(slices.Min(rps)), thousands(slices.Max(rps)),
 			micros(median(field(runs, func(r runResult) float64 { return r.P50us }))),
 			micros(median(field(runs, func(r runResult) float64 { return r.P99us }))),
-			median(field(runs, func(r runResult) float64 { return r.CPUPerReqUs })),
+			cpuCell,
 			median(field(runs, func(r runResult) float64 { return r.ServerUtil })),
 			median(field(runs, func(r runResult) float64 { return r.WrkUtil })),
 			median(field(runs, func(r runResult) float64 { return r.OtherUtil })),
@@ -63,6 +68,19 @@ func renderReport(res results) string {
 		{side{"detectify-notraces", "signed"}, side{"detectify", "signed"}},
 		{side{"detectify-notelemetry", "signed"}, side{"detectify", "signed"}},
 		{side{"detectify-notelemetry", "signed"}, side{"ceiling", "signed"}},
+		{side{"detectify-storage", "signed"}, side{"detectify", "signed"}},
+		{side{"detectify-storage-dedup", "signed"}, side{"detectify-dedup", "signed"}},
+		{side{"detectify-redis", "signed"}, side{"detectify-dedup", "signed"}},
+	}
+	// Every target against the baseline, same requests and conns.
+	if baseline != "" {
+		var seen []side
+		for _, k := range runKeys(res.Runs) {
+			if s := (side{k.target, k.scenario}); k.target != baseline && !slices.Contains(seen, s) {
+				seen = append(seen, s)
+				pairs = append(pairs, struct{ a, b side }{s, side{baseline, k.scenario}})
+			}
+		}
 	}
 	name := func(s side) string {
 		if s.scenario == "signed" {
@@ -91,20 +109,25 @@ func renderReport(res results) string {
 				}
 				var cells []string
 				for _, v := range per {
-					cells = append(cells, fmt.Sprintf("%.2f", v))
+					cells = append(cells, fmt.Sprintf("%.3f", v))
 				}
-				fmt.Fprintf(&b, "| %d | %s / %s, %s | %s | **%.2f** |\n", conns, name(p.a), name(p.b), what, strings.Join(cells, ", "), median(per))
+				fmt.Fprintf(&b, "| %d | %s / %s, %s | %s | **%.3f** (%+.1f%%) |\n", conns, name(p.a), name(p.b), what,
+					strings.Join(cells, ", "), median(per), (median(per)-1)*100)
 			}
 		}
 	}
 
 	b.WriteString("\n## Every run\n\n")
-	b.WriteString("| round | server | requests | conns | req/s | p50 | p90 | p99 | max | server CPU/req | server cores | wrk cores | others' cores (busiest) | steal | load at start |\n")
-	b.WriteString("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |\n")
+	b.WriteString("| round | server | requests | conns | req/s | p50 | p90 | p99 | max | server CPU/req | server cores | wrk cores | redis cores (CPU/req) | others' cores (busiest) | steal | load at start |\n")
+	b.WriteString("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |\n")
 	for _, r := range res.Runs {
-		fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | %s | %s | %s | %s | %.1f µs | %.2f | %.2f | %.2f (%s) | %.2f | %s |\n",
+		aux := "–"
+		if r.AuxName != "" {
+			aux = fmt.Sprintf("%.2f (%.1f µs)", r.AuxUtil, r.AuxCPUPerReqUs)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | %s | %s | %s | %s | %.1f µs | %.2f | %.2f | %s | %.2f (%s) | %.2f | %s |\n",
 			r.Round, r.Target, r.Scenario, r.Conns, thousands(r.RPS), micros(r.P50us), micros(r.P90us), micros(r.P99us), micros(r.MaxUs),
-			r.CPUPerReqUs, r.ServerUtil, r.WrkUtil, r.OtherUtil, r.OtherTop, r.StealUtil, r.Load)
+			r.CPUPerReqUs, r.ServerUtil, r.WrkUtil, aux, r.OtherUtil, r.OtherTop, r.StealUtil, r.Load)
 	}
 
 	b.WriteString("\n## What the collectors counted themselves (own telemetry, at the end of each start)\n\n")

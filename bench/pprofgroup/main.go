@@ -42,14 +42,16 @@ var steps = []group{
 	// Reading requests from and writing answers to the socket: the same
 	// for every server.
 	{"syscalls (socket read/write)", regexp.MustCompile(`^internal/runtime/syscall|^syscall\.|^internal/poll\.`)},
-	{"dedup key (SHA-256 of the body) and memory", regexp.MustCompile(`detectifyreceiver\.(keyOf|\(\*deliveries\))`)},
+	// The receiver's state: dedup key and claims, scan rules, counts (c5942a2:
+	// keyOf and deliveries; since: internal/state), and the backends.
+	{"state (dedup key and claims, scan rules, counts; storage, Redis)", regexp.MustCompile(`detectifyreceiver\.(keyOf|\(\*deliveries\))|detectifyreceiver/internal/state\.|filestorage|go\.etcd\.io/bbolt|redis/go-redis`)},
 	{"HMAC (signature)", regexp.MustCompile(`detectifyreceiver\.(\(\*signatureVerifier\)|decodeSignature)|^crypto/`)},
-	{"JSON (UTF-8 check, parse, classify)", regexp.MustCompile(`detectifyreceiver\.(parseWebhook|classify|decode[A-Z])|fastjson|^unicode/utf8\.Valid`)},
+	{"JSON (UTF-8 check, parse, classify)", regexp.MustCompile(`detectifyreceiver\.(parseWebhook|classify|decode[A-Z])|detectifyreceiver/internal/message\.|fastjson|^unicode/utf8\.Valid`)},
 	// The collector's pipelines behind the receiver: fanout, the
 	// per-component telemetry wrappers, the nop exporter.
 	{"pipelines (fanout, obsconsumer, nop exporter)", regexp.MustCompile(`collector/service/internal|fanoutconsumer|nopexporter|exporterhelper|consumertest|obsconsumer|refconsumer|consumer\.Consume(Logs|Metrics)Func`)},
-	{"metrics (state + pmetric building)", regexp.MustCompile(`detectifyreceiver\.\(\*metricState\)|/pmetric\.|internal/metadata\.\(\*(MetricsBuilder|metric)`)},
-	{"log record (plog building)", regexp.MustCompile(`detectifyreceiver\.(\(\*logTranslator\)|event\.putAttributes)|/plog\.`)},
+	{"metrics (state + pmetric building)", regexp.MustCompile(`detectifyreceiver\.\(\*(metricState|metricsRenderer)\)|detectifyreceiver\.\(\*detectifyReceiver\)\.emitMetrics|/pmetric\.|internal/metadata\.\(\*(MetricsBuilder|metric)`)},
+	{"log record (plog building)", regexp.MustCompile(`detectifyreceiver\.(\(\*(logTranslator|recordTranslator)\)|event\.putAttributes|put[A-Z])|/plog\.`)},
 	{"obsreport / receiver's own telemetry", regexp.MustCompile(`receiverhelper|detectifyreceiver\.outcomeCounter|obsreport`)},
 	{"logging (zap)", regexp.MustCompile(`go\.uber\.org/zap`)},
 }
@@ -57,12 +59,12 @@ var steps = []group{
 // wrappers are matched innermost first: the first frame from the leaf that
 // matches one of them (in this order) decides.
 var wrappers = []group{
-	{"handler, other", regexp.MustCompile(`detectifyreceiver\.\(\*detectifyReceiver\)\.(handleWebhook|deliver|consumeLogs|consumeMetrics)$`)},
+	{"handler, other", regexp.MustCompile(`detectifyreceiver\.\(\*detectifyReceiver\)\.(handleWebhook|processWebhook|emitRecord|refuse|deliver|consumeLogs|consumeMetrics)$`)},
 	{"webhookeventreceiver handler (64 KiB scanner buffer, body read)", regexp.MustCompile(`webhookeventreceiver\.`)},
 	// confighttp wraps every server handler in otelhttp: a span and the
 	// http.server.* metrics per request.
 	{"otelhttp (confighttp's per-request span and metrics)", regexp.MustCompile(`otelhttp|go\.opentelemetry\.io/otel/(sdk|metric|trace|semconv|attribute|propagation|baggage)`)},
-	{"HTTP plumbing (net/http, confighttp, body, answer)", regexp.MustCompile(`^net/http|^net/textproto|^mime\.|^net\.|confighttp|httpsnoop|julienschmidt|detectifyreceiver\.(readBody|writeJSON|isJSONContentType|\(\*detectifyReceiver\)\.reject)|^main\.handle`)},
+	{"HTTP plumbing (net/http, confighttp, body, answer)", regexp.MustCompile(`^net/http|^net/textproto|^mime\.|^net\.|confighttp|httpsnoop|julienschmidt|detectifyreceiver\.(readBody|writeJSON|isJSONContentType|answer\.write|\(\*detectifyReceiver\)\.reject)|^main\.handle`)},
 	{"benchmark harness", regexp.MustCompile(`detectifyreceiver\.(Benchmark|\(\*reusableRequest\)|\(\*discardWriter\))|^testing\.`)},
 }
 
