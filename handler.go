@@ -112,6 +112,7 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 		}
 		return answerDuplicate
 	}
+	defer r.releaseOnPanic(ctx, &d, received)
 
 	// The record's body is the text as signed: Parse may rewrite body's
 	// white space.
@@ -130,7 +131,7 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 		return r.stateUnavailable(err)
 	}
 
-	logsErr := r.emitRecord(ctx, d, &e, text, received)
+	logsErr := r.consumeLogs(ctx, r.translator.webhookLogs(&e, d.Insight, text, received))
 	settled := logsErr == nil || consumererror.IsPermanent(logsErr)
 	if err := r.state.Settle(ctx, d, settled, received); err != nil {
 		// The record went out; only a redelivery could send it again.
@@ -149,17 +150,14 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	}
 }
 
-// emitRecord sends the webhook's record. If the pipeline panics, the claim
-// is released before the panic goes on to net/http, or every redelivery
-// would be turned away as in flight until the process restarts.
-func (r *detectifyReceiver) emitRecord(ctx context.Context, d state.Delivery, e *message.Event, text string, received time.Time) error {
-	defer func() {
-		if p := recover(); p != nil {
-			_ = r.state.Settle(context.WithoutCancel(ctx), d, false, received)
-			panic(p)
-		}
-	}()
-	return r.consumeLogs(ctx, r.translator.webhookLogs(e, d.Insight, text, received))
+// releaseOnPanic releases a claim when what follows it panics (the parser,
+// the rules, the pipeline) before the panic goes on to net/http, or every
+// redelivery would be turned away as in flight until the process restarts.
+func (r *detectifyReceiver) releaseOnPanic(ctx context.Context, d *state.Delivery, received time.Time) {
+	if p := recover(); p != nil {
+		_ = r.state.Settle(context.WithoutCancel(ctx), *d, false, received)
+		panic(p)
+	}
 }
 
 // refuse answers a request that failed a check. err, when there is one, is

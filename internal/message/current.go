@@ -283,9 +283,8 @@ func highestVersionScore(v *fastjson.Value) (float64, bool) {
 		if item.Type() != fastjson.TypeObject {
 			return
 		}
-		s := item.Get("score")
-		n, ok := finiteNumber(s)
-		if s == nil || !ok {
+		n, ok := finiteNumber(item.Get("score"))
+		if !ok {
 			return
 		}
 		if ver := versionNumbers(version); !found || slices.Compare(ver, best) > 0 {

@@ -173,6 +173,8 @@ func TestCurrentFindingFields(t *testing.T) {
 				"detectify.finding.cvss_scores.cvss_4_0.score": 5.3, "detectify.finding.cvss_scores.cvss_2_0.score": 4.3}, nil},
 		{"CVSS versions as an array", `"cvss_scores":[{"version":"3.1","score":6.1},{"version":"3.0","score":7}]`,
 			map[string]any{AttrFindingCVSS: 6.1}, nil},
+		{"a CVSS version without a score is skipped", `"cvss_scores":[{"version":"4.0","vector":"CVSS:4.0/AV:N"},{"version":"3.1","score":6.1}]`,
+			map[string]any{AttrFindingCVSS: 6.1}, nil},
 		{"numeric cvss wins over cvss_scores", `"cvss":2,"cvss_scores":{"v3":{"score":6.1}}`,
 			map[string]any{AttrFindingCVSS: 2.0, "detectify.finding.cvss_scores.v3.score": 6.1}, nil},
 		{"tag objects", `"tags":[{"name":"xss"},{"name":"new"}]`, map[string]any{AttrFindingTags: []string{"xss", "new"}}, nil},

@@ -25,6 +25,7 @@ func FuzzParse(f *testing.F) {
 		`{"event_type":"finding","finding":{"a":{"b":{"c":{"d":1}}},"x":[1,{"y":2}],"cvss_scores":[{"version":3,"score":"x"}]}}`,
 		`{"event_type":"asset.changed","asset":{"name":{"x":1}}}`, `{"event_type":7,"timestamp":{}}`,
 		`{"event_type":"scan_completed","scan":{"id":1,"high_level_findings":-2},"report_token":["x"]}`,
+		`{"event_type":"finding","finding":{"cvss_scores":[{"version":"4.0"},{"score":1}]}}`,
 		`{"event_type":"finding","finding":{"x":1,"x":2}}`, `{"finding":{"tags":[{"name":1}]}}`,
 	} {
 		f.Add([]byte(s))

@@ -48,8 +48,9 @@ func (k *known) decodeScore(name string, v *fastjson.Value, field *optional[floa
 	k.invalid = append(k.invalid, name)
 }
 
+// finiteNumber is false for a missing value (nil) as for any non-number.
 func finiteNumber(v *fastjson.Value) (float64, bool) {
-	if v.Type() != fastjson.TypeNumber {
+	if v == nil || v.Type() != fastjson.TypeNumber {
 		return 0, false
 	}
 	f, err := v.Float64()
