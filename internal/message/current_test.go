@@ -259,6 +259,7 @@ func TestCurrentFlattening(t *testing.T) {
 		{"objects to depth 3", `"a":{"b":{"c":"deep enough","d":{"e":"too deep"}}}`,
 			map[string]any{"detectify.finding.a.b.c": "deep enough"}, 1},
 		{"a key as sent", `"Weird Key.x":"v"`, map[string]any{"detectify.finding.Weird Key.x": "v"}, 0},
+		{"a key flattened onto an earlier one is dropped", `"a.b":1,"a":{"b":2}`, map[string]any{"detectify.finding.a.b": int64(1)}, 1},
 		{"a field onto a documented key is dropped", `"url":"u","location":"l"`, map[string]any{AttrFindingLocation: "u"}, 1},
 		{"numbers beyond float64 are dropped", `"x":1e400`, map[string]any{}, 1},
 		{"long strings are dropped", `"x":"` + strings.Repeat("y", maxValueBytes+1) + `"`, map[string]any{}, 1},

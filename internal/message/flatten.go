@@ -1,6 +1,7 @@
 package message
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/valyala/fastjson"
@@ -60,8 +61,11 @@ func (f *flattener) field(key string, v *fastjson.Value, depth int) error {
 	return nil
 }
 
+// add keeps the first of two fields that flatten to one key (`"a.b"` and
+// `"a":{"b"}`): an attribute map holds a key once. A scan is enough under
+// limit (at most MaxAttributes).
 func (f *flattener) add(key string, value any) {
-	if len(f.attrs) >= f.limit {
+	if len(f.attrs) >= f.limit || slices.ContainsFunc(f.attrs, func(a Attribute) bool { return a.Key == key }) {
 		f.dropped++
 		return
 	}
