@@ -41,7 +41,7 @@ exporters:
     endpoint: @PROM@
 
 service:
-` + relTelemetryReaders + `
+` + telemetrySection + `
   pipelines:
     logs:
       receivers: [detectify]
@@ -59,14 +59,14 @@ service:
 func TestBurstOfTenThousandDomains(t *testing.T) {
 	// gctrace reports the live heap after each garbage collection on
 	// stderr: the retained cost of the domains, garbage excluded.
-	col := startRelCollector(t, t.TempDir(), relConfig{
+	col := startCollector(t, "burst", collectorConfig{
 		text: burstConfig,
 		vars: map[string]string{"@INTERVAL@": burstInterval.String(), "@FLUSH@": burstFlush.String()},
 		env:  map[string]string{"GODEBUG": "gctrace=1"},
 	})
-	before := col.procStats(t)
+	before := col.procStats()
 	liveBefore := waitLiveHeap(t, col, 0)
-	allocBefore := col.telemetryTotal(t, "otelcol_process_runtime_total_alloc_bytes_total")
+	allocBefore := col.telemetryTotal("otelcol_process_runtime_total_alloc_bytes_total")
 
 	msgs := make([][]byte, burstDomains)
 	for i := range msgs {
@@ -82,11 +82,11 @@ func TestBurstOfTenThousandDomains(t *testing.T) {
 		t.Fatalf("burst: %v\n%s", err, sum)
 	}
 	t.Logf("burst sender:\n%s", sum)
-	if got := col.telemetryTotal(t, "otelcol_receiver_accepted_log_records_total"); got != burstDomains {
+	if got := col.telemetryTotal("otelcol_receiver_accepted_log_records_total"); got != burstDomains {
 		t.Fatalf("the receiver accepted %v log records, want %d", got, burstDomains)
 	}
-	after := col.procStats(t)
-	allocAfter := col.telemetryTotal(t, "otelcol_process_runtime_total_alloc_bytes_total")
+	after := col.procStats()
+	allocAfter := col.telemetryTotal("otelcol_process_runtime_total_alloc_bytes_total")
 
 	// Every domain is a series at the exporter, counted once.
 	page := waitBurstPage(t, col)
@@ -108,16 +108,16 @@ func TestBurstOfTenThousandDomains(t *testing.T) {
 	// answered; two flush intervals are sure to hold one.
 	time.Sleep(2 * burstFlush)
 	const perEmission = burstDomains * burstSeriesPerDomain
-	points0, cpu0 := col.telemetryTotal(t, "otelcol_receiver_accepted_metric_points_total"), col.procStats(t)
+	points0, cpu0 := col.telemetryTotal("otelcol_receiver_accepted_metric_points_total"), col.procStats()
 	var points1 float64
 	eventually(t, col.process, 2*time.Minute, "three periodic emissions", func() error {
-		points1 = col.telemetryTotal(t, "otelcol_receiver_accepted_metric_points_total")
+		points1 = col.telemetryTotal("otelcol_receiver_accepted_metric_points_total")
 		if points1 < points0+3*perEmission {
 			return fmt.Errorf("%v points emitted since the burst", points1-points0)
 		}
 		return nil
 	})
-	cpu1 := col.procStats(t)
+	cpu1 := col.procStats()
 	emitted := points1 - points0
 	emissions := emitted / perEmission
 	if emitted != float64(int64(emissions))*perEmission {
@@ -156,7 +156,7 @@ var gcTrace = regexp.MustCompile(`(?m)^gc \d+ @.* (\d+)->(\d+)->(\d+) MB`)
 // waitLiveHeap waits for a garbage collection reported on the collector's
 // stderr after offset and returns the live heap it marked, in MB. The
 // runtime collects at least every two minutes, so the wait is bounded.
-func waitLiveHeap(t *testing.T, col *relCollector, offset int) int {
+func waitLiveHeap(t *testing.T, col *collector, offset int) int {
 	t.Helper()
 	var live int
 	eventually(t, col.process, 3*time.Minute, "a garbage collection", func() error {
@@ -174,7 +174,7 @@ func burstDomain(i int) string { return fmt.Sprintf("d%05d.burst.example.com", i
 
 // waitBurstPage waits until the Prometheus exporter serves every burst
 // domain's series.
-func waitBurstPage(t *testing.T, col *relCollector) string {
+func waitBurstPage(t *testing.T, col *collector) string {
 	t.Helper()
 	var page string
 	eventually(t, col.process, 2*time.Minute, "every domain at "+col.promURL, func() error {

@@ -13,7 +13,7 @@ import (
 
 // crashConfig keeps the receiver's state in file_storage, exports its
 // counters to a Prometheus page and everything to an in-process sink with
-// no queue in between (xExporterConfig), and serves the collector's own
+// no queue in between (sinkExporters), and serves the collector's own
 // metrics.
 const crashConfig = `
 extensions:
@@ -28,36 +28,25 @@ receivers:
     metrics_flush_interval: 100ms
     storage: file_storage/detectify
 
-exporters:
-  prometheus:
-    endpoint: @PROM@
-` + xExporterConfig + `
+` + sinkExporters + `
 service:
   extensions: [file_storage/detectify]
-` + xTelemetry + `
-  pipelines:
-    logs:
-      receivers: [detectify]
-      exporters: [otlp_http/sink]
-    metrics:
-      receivers: [detectify]
-      exporters: [prometheus, otlp_http/sink]
-`
+` + telemetrySection + sinkPipelines
 
 const restoredMessage = "Restored the Detectify receiver's state"
 
 // startCrashCollector runs crashConfig on storage, exporting to sink.
-func startCrashCollector(t *testing.T, storage string, sink *xSink) *xCollector {
+func startCrashCollector(t *testing.T, storage string, sink *otlpSink) *collector {
 	t.Helper()
-	return startXCollector(t, "crash", crashConfig, map[string]string{"@STORAGE@": storage, "@SINK@": sink.url})
+	return startCollector(t, "crash", collectorConfig{text: crashConfig, vars: map[string]string{"@STORAGE@": storage, "@SINK@": sink.url}})
 }
 
 // waitStartTime waits until the sink has counters from the collector and
 // returns their start time, failing if they do not all have the same.
-func waitStartTime(t *testing.T, c *xCollector, sink *xSink) time.Time {
+func waitStartTime(t *testing.T, c *collector, sink *otlpSink) time.Time {
 	t.Helper()
 	var start time.Time
-	eventually(t, c.proc, deliveryTimeout, "counters at the sink", func() error {
+	eventually(t, c.process, deliveryTimeout, "counters at the sink", func() error {
 		starts := sink.startTimes()
 		switch len(starts) {
 		case 0:
@@ -75,14 +64,14 @@ func waitStartTime(t *testing.T, c *xCollector, sink *xSink) time.Time {
 }
 
 // waitCounters waits until the Prometheus page's counters are want.
-func waitCounters(t *testing.T, c *xCollector, want map[string]float64) {
+func waitCounters(t *testing.T, c *collector, want map[string]float64) {
 	t.Helper()
-	eventually(t, c.proc, deliveryTimeout, "counters on "+c.promURL, func() error {
-		page, err := xSeries(c.promURL)
+	eventually(t, c.process, deliveryTimeout, "counters on "+c.promURL, func() error {
+		page, err := detectifySeries(c.promURL)
 		if err != nil {
 			return err
 		}
-		if d := xDiffCounters(xCounters(page), want); d != "" {
+		if d := diffCounters(counterSeries(page), want); d != "" {
 			return fmt.Errorf("%s", d)
 		}
 		return nil
@@ -102,9 +91,9 @@ func TestCrashAcknowledgedWebhooksSurviveSigkill(t *testing.T) {
 	for run, delay := range []time.Duration{0, rand.N(time.Second), time.Second + rand.N(time.Second)} {
 		t.Run(fmt.Sprintf("kill_after_%dms", delay.Milliseconds()), func(t *testing.T) {
 			storage := t.TempDir()
-			sink := startXSink(t)
+			sink := startOTLPSink(t)
 			col := startCrashCollector(t, storage, sink)
-			send := newXSender(t)
+			send := newPersistentSender(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // liveness guard only
 			defer cancel()
 			url := []string{col.webhookURL}
@@ -112,14 +101,14 @@ func TestCrashAcknowledgedWebhooksSurviveSigkill(t *testing.T) {
 
 			// A first webhook, for the start time of the counters: the kill
 			// below may come before the first run has exported any.
-			primer := xFinding(fmt.Sprintf("primer%d.crash.example.com", run), 0)
-			if err := send.deliverAll(ctx, 1, xSign([][]byte{primer}), url, one); err != nil {
+			primer := findingBody(fmt.Sprintf("primer%d.crash.example.com", run), 0)
+			if err := send.deliverAll(ctx, 1, signAll([][]byte{primer}), url, one); err != nil {
 				t.Fatal(err)
 			}
 			firstStart := waitStartTime(t, col, sink)
 
 			bodies := append(webhooksend.UniqueFindings(n, uint64(1000+run)), primer)
-			msgs := xSign(bodies[:n])
+			msgs := signAll(bodies[:n])
 			if err := send.deliverAll(ctx, 16, msgs, url, one); err != nil {
 				t.Fatalf("first delivery: %v (%s)", err, send)
 			}
@@ -131,18 +120,18 @@ func TestCrashAcknowledgedWebhooksSurviveSigkill(t *testing.T) {
 				t.Fatalf("before the kill every webhook must be accepted at the first attempt: %s", send)
 			}
 			sent := map[[sha256.Size]byte]bool{}
-			for _, m := range xSign(bodies) {
+			for _, m := range signAll(bodies) {
 				sent[m.digest] = true
 			}
 			// Acknowledged, so emitted: the exporter has no queue.
-			if missing, doubles, unknown := xRecordsReport(sink.counts(), sent); missing+doubles+unknown > 0 {
+			if missing, doubles, unknown := recordsReport(sink.counts(), sent); missing+doubles+unknown > 0 {
 				t.Fatalf("before the kill: %d acknowledged webhooks not emitted, %d emitted twice, %d unknown records", missing, doubles, unknown)
 			}
 			recordsBefore := len(sink.snapshot())
 			sink.resetStartTimes()
 
 			took := col.restart()
-			restored, err := xLoggedStartTime(col.stderr(), restoredMessage)
+			restored, err := loggedStartTime(col.stderr.String(), restoredMessage)
 			if err != nil {
 				t.Fatalf("the restarted receiver did not say it restored its state: %v", err)
 			}
@@ -150,7 +139,7 @@ func TestCrashAcknowledgedWebhooksSurviveSigkill(t *testing.T) {
 			if d := restored.Sub(firstStart); d < -time.Millisecond || d > time.Millisecond {
 				t.Errorf("restored start time %s, want the first run's %s", restored, firstStart)
 			}
-			want := xExpectedCounters(t, bodies)
+			want := expectedCounters(t, bodies)
 			// Before any new webhook: the restored counts, emitted at start.
 			waitCounters(t, col, want)
 			if got := waitStartTime(t, col, sink); !got.Equal(firstStart) {
@@ -158,8 +147,8 @@ func TestCrashAcknowledgedWebhooksSurviveSigkill(t *testing.T) {
 			}
 
 			// Every body again, to the restarted collector: all duplicates.
-			redelivery := newXSender(t)
-			if err := redelivery.deliverAll(ctx, 16, xSign(bodies), url, one); err != nil {
+			redelivery := newPersistentSender(t)
+			if err := redelivery.deliverAll(ctx, 16, signAll(bodies), url, one); err != nil {
 				t.Fatalf("redelivery: %v (%s)", err, redelivery)
 			}
 			if got := redelivery.duplicate.Load(); got != n+1 {
@@ -167,19 +156,19 @@ func TestCrashAcknowledgedWebhooksSurviveSigkill(t *testing.T) {
 			}
 			// A new webhook goes through the same pipeline after them: once
 			// it is at the sink, anything the redeliveries emitted is too.
-			marker := xFinding(fmt.Sprintf("marker%d.crash.example.com", run), 1)
-			if err := redelivery.deliverAll(ctx, 1, xSign([][]byte{marker}), url, one); err != nil {
+			marker := findingBody(fmt.Sprintf("marker%d.crash.example.com", run), 1)
+			if err := redelivery.deliverAll(ctx, 1, signAll([][]byte{marker}), url, one); err != nil {
 				t.Fatal(err)
 			}
 			after := sink.snapshot()[recordsBefore:]
 			if len(after) != 1 || after[0].digest != sha256.Sum256(marker) {
 				t.Errorf("after the restart the sink got %d records, want only the new webhook's: redeliveries were emitted", len(after))
 			}
-			want[xFindingsKey(fmt.Sprintf("marker%d.crash.example.com", run), "high")]++
+			want[findingsKey(fmt.Sprintf("marker%d.crash.example.com", run), "high")]++
 			waitCounters(t, col, want)
 			send.closeIdle()
 			redelivery.closeIdle()
-			col.stop()
+			col.stopAndCheck()
 			t.Logf("%d webhooks acknowledged, SIGKILL %s after the last 200 (at %s), ready again %s after the restart on the same storage; "+
 				"first run's start time %s; redelivery of all: %s",
 				n+1, delay, killedAt.Format("15:04:05.000"), took.Round(time.Millisecond), firstStart.Format(time.RFC3339Nano), redelivery)
@@ -202,11 +191,11 @@ func TestCrashUnderLoadCountsEachAcknowledgedWebhookOnce(t *testing.T) {
 		kills   = 2
 	)
 	storage := t.TempDir()
-	sink := startXSink(t)
+	sink := startOTLPSink(t)
 	col := startCrashCollector(t, storage, sink)
 	bodies := webhooksend.UniqueFindings(n, 77)
-	msgs := xSign(bodies)
-	send := newXSender(t)
+	msgs := signAll(bodies)
+	send := newPersistentSender(t)
 	url := []string{col.webhookURL}
 	one := func(int, int) int { return 0 }
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // liveness guard only
@@ -222,7 +211,7 @@ func TestCrashUnderLoadCountsEachAcknowledgedWebhookOnce(t *testing.T) {
 	for k := range kills {
 		// Killed mid-run: after a third, then two thirds, of the bodies.
 		threshold := n * (k + 1) / (kills + 1)
-		eventually(t, col.proc, 2*time.Minute, "load before the kill", func() error {
+		eventually(t, col.process, 2*time.Minute, "load before the kill", func() error {
 			if got := send.acknowledgedCount(); got < threshold {
 				return fmt.Errorf("%d of %d bodies acknowledged", got, threshold)
 			}
@@ -236,7 +225,7 @@ func TestCrashUnderLoadCountsEachAcknowledgedWebhookOnce(t *testing.T) {
 		// Refused connections meanwhile: the senders must keep retrying.
 		time.Sleep(300 * time.Millisecond)
 		restarts = append(restarts, col.restart())
-		restored, err := xLoggedStartTime(col.stderr(), restoredMessage)
+		restored, err := loggedStartTime(col.stderr.String(), restoredMessage)
 		if err != nil {
 			t.Fatalf("restart %d: %v", k+1, err)
 		}
@@ -265,7 +254,7 @@ func TestCrashUnderLoadCountsEachAcknowledgedWebhookOnce(t *testing.T) {
 	}
 	send.checkRefusals(t)
 
-	want := xExpectedCounters(t, bodies)
+	want := expectedCounters(t, bodies)
 	waitCounters(t, col, want)
 	// And still so after a full emission (every series, from the state).
 	time.Sleep(1500 * time.Millisecond)
@@ -275,19 +264,19 @@ func TestCrashUnderLoadCountsEachAcknowledgedWebhookOnce(t *testing.T) {
 	for _, m := range msgs {
 		sent[m.digest] = true
 	}
-	missing, doubles, unknown := xRecordsReport(sink.counts(), sent)
+	missing, doubles, unknown := recordsReport(sink.counts(), sent)
 	if missing > 0 || unknown > 0 {
 		t.Errorf("%d acknowledged webhooks never emitted, %d records of bodies never sent", missing, unknown)
 	}
 
 	// A sample again: all duplicates, nothing counted.
-	sample := make([]xSigned, 0, 400)
+	sample := make([]signedMessage, 0, 400)
 	for i := range msgs {
 		if i%10 == 0 {
 			sample = append(sample, msgs[i])
 		}
 	}
-	redelivery := newXSender(t)
+	redelivery := newPersistentSender(t)
 	if err := redelivery.deliverAll(ctx, 16, sample, url, one); err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +287,7 @@ func TestCrashUnderLoadCountsEachAcknowledgedWebhookOnce(t *testing.T) {
 	waitCounters(t, col, want)
 	send.closeIdle()
 	redelivery.closeIdle()
-	col.stop()
+	col.stopAndCheck()
 
 	t.Logf("%d distinct findings, %d senders, %d SIGKILLs (at %v acknowledged), restarts took %v; run %s; sender: %s; "+
 		"records: %d emitted twice (at-least-once at a crash), %d missing",

@@ -4,17 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/webhooksend"
 )
@@ -59,7 +52,7 @@ exporters:
       queue_size: 1000000    # memory_limiter, not a full queue, must push back
 
 service:
-` + relTelemetryReaders + `
+` + telemetrySection + `
   pipelines:
     logs:
       receivers: [detectify]
@@ -84,7 +77,7 @@ const (
 func TestOverloadMemoryLimiterPushesBackNothingLost(t *testing.T) {
 	sink := startOTLPSink(t)
 	sink.setDown(true)
-	col := startRelCollector(t, t.TempDir(), relConfig{text: overloadConfig, vars: map[string]string{"@SINK@": sink.url}})
+	col := startCollector(t, "overload", collectorConfig{text: overloadConfig, vars: map[string]string{"@SINK@": sink.url}})
 
 	msgs := paddedFindings(overloadWebhooks, overloadBodySize)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // liveness guard only
@@ -119,7 +112,7 @@ func TestOverloadMemoryLimiterPushesBackNothingLost(t *testing.T) {
 			return nil
 		default:
 		}
-		refused = col.requestOutcomes(t)["refused"]
+		refused = col.requestOutcomes()["refused"]
 		if refused == 0 {
 			return fmt.Errorf("no 503 yet")
 		}
@@ -128,7 +121,7 @@ func TestOverloadMemoryLimiterPushesBackNothingLost(t *testing.T) {
 	if res != nil {
 		t.Fatalf("every webhook was accepted before memory_limiter refused any; lower its limits or send more\n%s", res.sum)
 	}
-	rssAtRefusal := col.procStats(t).rss
+	rssAtRefusal := col.procStats().rss
 
 	// While the backend is down the queue cannot shrink, so the limiter keeps
 	// refusing: a probe sees the 503 and its Retry-After.
@@ -162,19 +155,20 @@ func TestOverloadMemoryLimiterPushesBackNothingLost(t *testing.T) {
 		want[sha256.Sum256(m)] = true
 	}
 	eventually(t, col.process, 2*time.Minute, "every webhook at the backend", func() error {
-		if got := sink.uniqueLogs(); got < len(want) {
+		if got := len(sink.counts()); got < len(want) {
 			return fmt.Errorf("%d of %d webhooks at the backend", got, len(want))
 		}
 		return nil
 	})
-	outcomes := col.requestOutcomes(t)
+	outcomes := col.requestOutcomes()
 	totals, err := scrapeTotals(col.telemetryURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	col.stopAndCheck(t) // drains the queue: anything still in it would arrive now
+	col.stopAndCheck() // drains the queue: anything still in it would arrive now
 
-	bodies, duplicates, unknown := sink.logsReport(want)
+	missing, duplicates, unknown := recordsReport(sink.counts(), want)
+	bodies := len(want) - missing
 	t.Logf("overload: %d webhooks + %d probes, %d attempts, %d answered 503 (Retry-After honoured, capped at 50ms), "+
 		"RSS at first refusal %.1f MiB; backend got %d unique records, %d duplicates; receiver outcomes %v; "+
 		"pipeline refusals: %v log records, %v metric points",
@@ -193,31 +187,11 @@ func TestOverloadMemoryLimiterPushesBackNothingLost(t *testing.T) {
 	}
 }
 
-// requestOutcomes reads otelcol_receiver_detectify_requests by outcome.
-func (c *relCollector) requestOutcomes(t *testing.T) map[string]float64 {
-	t.Helper()
-	out := map[string]float64{}
-	eventually(t, c.process, deliveryTimeout, "the collector's own metrics", func() error {
-		page, err := httpGet(c.telemetryURL)
-		if err != nil {
-			return err
-		}
-		clear(out)
-		for _, s := range parseExposition(page) {
-			if s.name == "otelcol_receiver_detectify_requests_total" {
-				out[s.label("outcome")] += s.value
-			}
-		}
-		return nil
-	})
-	return out
-}
-
 // probeRefusal posts fresh findings until one is refused, and checks that
 // the refusal is a 503 with Retry-After: 1. It returns every probe sent:
 // the accepted ones must reach the backend, and the refused one is
 // delivered later with deliverProbe.
-func probeRefusal(t *testing.T, col *relCollector) (probes [][]byte, refused []byte) {
+func probeRefusal(t *testing.T, col *collector) (probes [][]byte, refused []byte) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute) // liveness guard only
 	for i := 0; ; i++ {
@@ -245,7 +219,7 @@ func probeRefusal(t *testing.T, col *relCollector) (probes [][]byte, refused []b
 }
 
 // deliverProbe retries body as Detectify would until it is accepted.
-func deliverProbe(t *testing.T, col *relCollector, body []byte) {
+func deliverProbe(t *testing.T, col *collector, body []byte) {
 	t.Helper()
 	eventually(t, col.process, 2*time.Minute, "the refused probe accepted on retry", func() error {
 		status, answer, err := postSigned(col.webhookURL, body)
@@ -276,137 +250,4 @@ func paddedFindings(n, size int) [][]byte {
 		msgs[i] = []byte(`{"padding":"` + strings.Repeat("p", pad) + `",` + string(m[1:]))
 	}
 	return msgs
-}
-
-// otlpSink is an OTLP/HTTP backend (JSON encoding) that can be down: it
-// then answers 503, which the exporter retries. Up, it keeps a digest of
-// every log body and the highest detectify.findings value of each series.
-type otlpSink struct {
-	url  string
-	down atomic.Bool
-
-	mu       sync.Mutex
-	bodies   map[[sha256.Size]byte]int
-	findings map[string]int64 // by domain and severity
-}
-
-func startOTLPSink(t *testing.T) *otlpSink {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &otlpSink{url: "http://" + l.Addr().String(), bodies: map[[sha256.Size]byte]int{}, findings: map[string]int64{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/logs", s.handleLogs)
-	mux.HandleFunc("POST /v1/metrics", s.handleMetrics)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-func (s *otlpSink) setDown(down bool) { s.down.Store(down) }
-
-func (s *otlpSink) read(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	if s.down.Load() {
-		http.Error(w, "backend down", http.StatusServiceUnavailable)
-		return nil, false
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return nil, false
-	}
-	return body, true
-}
-
-func (s *otlpSink) handleLogs(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.read(w, r)
-	if !ok {
-		return
-	}
-	ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				s.bodies[sha256.Sum256([]byte(lr.Body().AsString()))]++
-			}
-		}
-	}
-	s.mu.Unlock()
-	writeOTLPOK(w)
-}
-
-func (s *otlpSink) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.read(w, r)
-	if !ok {
-		return
-	}
-	md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	s.mu.Lock()
-	for _, rm := range md.ResourceMetrics().All() {
-		for _, sm := range rm.ScopeMetrics().All() {
-			for _, m := range sm.Metrics().All() {
-				if m.Name() != "detectify.findings" {
-					continue
-				}
-				for _, dp := range m.Sum().DataPoints().All() {
-					domain, _ := dp.Attributes().Get("detectify.domain")
-					severity, _ := dp.Attributes().Get("detectify.finding.severity")
-					key := domain.AsString() + "|" + severity.AsString()
-					// Exporters may reorder; the counts are cumulative.
-					s.findings[key] = max(s.findings[key], dp.IntValue())
-				}
-			}
-		}
-	}
-	s.mu.Unlock()
-	writeOTLPOK(w)
-}
-
-func writeOTLPOK(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, "{}")
-}
-
-func (s *otlpSink) uniqueLogs() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.bodies)
-}
-
-// logsReport compares what arrived with the bodies sent: how many of them
-// arrived, how many records were extra copies, and how many were never sent.
-func (s *otlpSink) logsReport(sent map[[sha256.Size]byte]bool) (arrived, duplicates, unknown int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for key, n := range s.bodies {
-		if !sent[key] {
-			unknown += n
-			continue
-		}
-		arrived++
-		duplicates += n - 1
-	}
-	return arrived, duplicates, unknown
-}
-
-func (s *otlpSink) findingsTotal() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var total int64
-	for _, v := range s.findings {
-		total += v
-	}
-	return total
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -47,20 +46,6 @@ func promRequireBinary(t *testing.T, nameOrPath, howToInstall string) string {
 		t.Fatalf("%s is not on PATH: %s", nameOrPath, howToInstall)
 	}
 	return path
-}
-
-// promFreeAddr returns a loopback address whose port was free a moment ago.
-func promFreeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatalf("releasing %s: %v", addr, err)
-	}
-	return addr
 }
 
 // promProcess is an external program started by a test, stopped at cleanup,

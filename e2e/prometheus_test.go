@@ -186,7 +186,7 @@ func startPromStack(t *testing.T, opts promStackOptions) *promStack {
 	s.sink = newPromAlertSink(t, sinkPath)
 
 	// Alertmanager, from the example with the sink's URL and short timings.
-	amAddr := promFreeAddr(t)
+	amAddr := freeAddr(t)
 	amConfig := promRewrite(t, "alertmanager.yml", promReadFile(t, filepath.Join(examples, "alertmanager.yml")),
 		`"http://127.0.0.1:5001/detectify-alerts"`, strconv.Quote(s.sink.URL()),
 		"group_wait: 30s", "group_wait: 1s",
@@ -203,7 +203,7 @@ func startPromStack(t *testing.T, opts promStackOptions) *promStack {
 	// The collector, with the example's own config: endpoints and secret
 	// come from the environment, changed series are emitted every 200ms
 	// and all of them every second.
-	webhookAddr, exporterAddr := promFreeAddr(t), promFreeAddr(t)
+	webhookAddr, exporterAddr := freeAddr(t), freeAddr(t)
 	s.exporterAddr = exporterAddr
 	args := []string{
 		"--config=" + filepath.Join(examples, "otelcol.yaml"),
@@ -226,7 +226,7 @@ func startPromStack(t *testing.T, opts promStackOptions) *promStack {
 	rules := promRewrite(t, "rules.yml", promReadFile(t, filepath.Join(examples, "rules.yml")),
 		"interval: 5m", "interval: 1s",
 	)
-	promAddr := promFreeAddr(t)
+	promAddr := freeAddr(t)
 	promConfig := promRewrite(t, "prometheus.yml", promReadFile(t, filepath.Join(examples, "prometheus.yml")),
 		"scrape_interval: 15s", "scrape_interval: 1s",
 		"evaluation_interval: 15s", "evaluation_interval: 1s",

@@ -23,20 +23,8 @@ type record struct {
 // them keyed by their detectify.event.type attribute.
 func waitRecords(t *testing.T, p *peer, want int) map[string]record {
 	t.Helper()
-	var records []record
-	eventually(t, p.process, deliveryTimeout, "log records at the peer", func() error {
-		var err error
-		records, err = readRecords(p.logsFile)
-		if err == nil && len(records) < want {
-			err = fmt.Errorf("%d of %d records so far", len(records), want)
-		}
-		return err
-	})
-	if len(records) != want {
-		t.Fatalf("the peer received %d log records, want %d", len(records), want)
-	}
 	byType := map[string]record{}
-	for _, r := range records {
+	for _, r := range waitAllRecords(t, p, want) {
 		eventType, ok := r.Attributes().Get("detectify.event.type")
 		if !ok {
 			t.Fatalf("a record has no detectify.event.type: %v", r.Attributes().AsRaw())

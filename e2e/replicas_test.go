@@ -24,7 +24,7 @@ func TestReplicasShareDedupScansAndCounters(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("workload seed %d", seed)
 	w := newReplicaWorkload(t, seed)
-	send := newXSender(t)
+	send := newPersistentSender(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // liveness guard only
 	defer cancel()
 
@@ -38,8 +38,8 @@ func TestReplicasShareDedupScansAndCounters(t *testing.T) {
 	}
 	report := checkReplicaRun(t, rig, w, send, replicaCheck{strict: true})
 
-	emitted := xTotalRecords(rig)
-	redelivery := newXSender(t)
+	emitted := totalRecords(rig)
+	redelivery := newPersistentSender(t)
 	n, err := w.redeliverSample(ctx, redelivery, rig.urls)
 	if err != nil {
 		t.Fatalf("redelivery: %v", err)
@@ -48,7 +48,7 @@ func TestReplicasShareDedupScansAndCounters(t *testing.T) {
 		t.Errorf("redelivery: %d of %d answered duplicate (%s)", got, n, redelivery)
 	}
 	// Answered after their records would have been exported: none.
-	if got := xTotalRecords(rig); got != emitted {
+	if got := totalRecords(rig); got != emitted {
 		t.Errorf("the redeliveries emitted %d records", got-emitted)
 	}
 	checkReplicaRun(t, rig, w, send, replicaCheck{strict: true})
@@ -68,7 +68,7 @@ func TestReplicasSigkillOfOneReplicaMidRun(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("workload seed %d", seed)
 	w := newReplicaWorkload(t, seed)
-	send := newXSender(t)
+	send := newPersistentSender(t)
 	// Above the one-minute lease of a claim the killed replica held.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -78,10 +78,9 @@ func TestReplicasSigkillOfOneReplicaMidRun(t *testing.T) {
 	// that the kill finds claims held, to be taken over after their lease.
 	rig.sinks[0].logsDelay.Store(int64(50 * time.Millisecond))
 	began := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- w.run(ctx, send, rig.urls) }()
+	wait := w.start(ctx, send, rig.urls)
 
-	eventually(t, victim.proc, time.Minute, "the workload under way", func() error {
+	eventually(t, victim.process, time.Minute, "the workload under way", func() error {
 		if got := send.acknowledgedCount(); got < len(w.bodies)/3 {
 			return fmt.Errorf("%d of %d bodies acknowledged", got, len(w.bodies))
 		}
@@ -89,7 +88,7 @@ func TestReplicasSigkillOfOneReplicaMidRun(t *testing.T) {
 	})
 	start := waitStartTime(t, victim, rig.sinks[0])
 	var inFlightAtKill int64
-	eventually(t, victim.proc, 30*time.Second, "requests under way to the victim", func() error {
+	eventually(t, victim.process, 30*time.Second, "requests under way to the victim", func() error {
 		if inFlightAtKill = send.inFlight[0].Load(); inFlightAtKill < 3 {
 			return fmt.Errorf("%d requests under way", inFlightAtKill)
 		}
@@ -100,7 +99,7 @@ func TestReplicasSigkillOfOneReplicaMidRun(t *testing.T) {
 	ackedAtKill := send.acknowledgedCount()
 	time.Sleep(time.Second)
 	victim.restart()
-	continued, err := xLoggedStartTime(victim.stderr(), continuedMessage)
+	continued, err := loggedStartTime(victim.stderr.String(), continuedMessage)
 	if err != nil {
 		t.Fatalf("the restarted replica: %v", err)
 	}
@@ -108,12 +107,7 @@ func TestReplicasSigkillOfOneReplicaMidRun(t *testing.T) {
 		t.Errorf("the restarted replica's counters start at %s, want %s", continued, start)
 	}
 
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	if err != nil {
+	if err := wait(); err != nil {
 		t.Fatalf("delivery: %v (%s)", err, send)
 	}
 	elapsed := time.Since(began)
@@ -131,7 +125,7 @@ func TestReplicasSigkillOfOneReplicaMidRun(t *testing.T) {
 		t.Errorf("no body waited for a lease of the killed replica: the kill found no claim held, the test proved less than it should")
 	}
 
-	redelivery := newXSender(t)
+	redelivery := newPersistentSender(t)
 	n, err := w.redeliverSample(ctx, redelivery, rig.urls)
 	if err != nil {
 		t.Fatalf("redelivery: %v", err)
@@ -158,16 +152,15 @@ func TestReplicasRedisOutageMidRun(t *testing.T) {
 			seed := rand.Uint64()
 			t.Logf("workload seed %d", seed)
 			w := newReplicaWorkload(t, seed)
-			send := newXSender(t)
+			send := newPersistentSender(t)
 			// Above the one-minute lease: a claim whose script Redis ran
 			// after the replica gave up on it waits for it.
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 
 			began := time.Now()
-			done := make(chan error, 1)
-			go func() { done <- w.run(ctx, send, rig.urls) }()
-			eventually(t, rig.cols[0].proc, time.Minute, "the workload under way", func() error {
+			wait := w.start(ctx, send, rig.urls)
+			eventually(t, rig.cols[0].process, time.Minute, "the workload under way", func() error {
 				if got := send.acknowledgedCount(); got < len(w.bodies)*2/5 {
 					return fmt.Errorf("%d of %d bodies acknowledged", got, len(w.bodies))
 				}
@@ -187,7 +180,7 @@ func TestReplicasRedisOutageMidRun(t *testing.T) {
 			} else {
 				rig.redis.shutdownSaving()
 			}
-			unhealthyAfter := xWaitHealth(t, rig, http.StatusServiceUnavailable, 20*time.Second)
+			unhealthyAfter := waitHealth(t, rig, http.StatusServiceUnavailable, 20*time.Second)
 			time.Sleep(time.Until(down.Add(outage)))
 			ackedDuringOutage := send.acknowledgedCount() - ackedAtOutage
 			up := time.Now()
@@ -196,15 +189,9 @@ func TestReplicasRedisOutageMidRun(t *testing.T) {
 			} else {
 				rig.redis.startAgain()
 			}
-			healthyAfter := xWaitHealth(t, rig, http.StatusOK, 30*time.Second)
+			healthyAfter := waitHealth(t, rig, http.StatusOK, 30*time.Second)
 
-			var err error
-			select {
-			case err = <-done:
-			case <-ctx.Done():
-				err = ctx.Err()
-			}
-			if err != nil {
+			if err := wait(); err != nil {
 				t.Fatalf("delivery: %v (%s)", err, send)
 			}
 			elapsed := time.Since(began)
@@ -221,14 +208,14 @@ func TestReplicasRedisOutageMidRun(t *testing.T) {
 	}
 }
 
-// xWaitHealth polls /health of both replicas until each has answered want,
+// waitHealth polls /health of both replicas until each has answered want,
 // and returns how long that took.
-func xWaitHealth(t *testing.T, rig *replicaRig, want int, timeout time.Duration) time.Duration {
+func waitHealth(t *testing.T, rig *replicaRig, want int, timeout time.Duration) time.Duration {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	began := time.Now()
 	for i, col := range rig.cols {
-		eventually(t, col.proc, timeout, fmt.Sprintf("replica %d's /health answering %d", i, want), func() error {
+		eventually(t, col.process, timeout, fmt.Sprintf("replica %d's /health answering %d", i, want), func() error {
 			resp, err := client.Get(col.healthURL)
 			if err != nil {
 				return err
@@ -243,8 +230,8 @@ func xWaitHealth(t *testing.T, rig *replicaRig, want int, timeout time.Duration)
 	return time.Since(began)
 }
 
-// xTotalRecords is the number of records both sinks have.
-func xTotalRecords(rig *replicaRig) int {
+// totalRecords is the number of records both sinks have.
+func totalRecords(rig *replicaRig) int {
 	n := 0
 	for _, s := range rig.sinks {
 		n += len(s.snapshot())

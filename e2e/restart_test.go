@@ -36,7 +36,7 @@ exporters:
 
 service:
   @STORAGE_SERVICE@
-` + relTelemetryReaders + `
+` + telemetrySection + `
   pipelines:
     logs:
       receivers: [detectify]
@@ -60,16 +60,16 @@ func restartVars(dir string) map[string]string {
 }
 
 // startRestartCollector runs restartConfig with storage on storageDir ("" for none).
-func startRestartCollector(t *testing.T, storageDir string) *relCollector {
+func startRestartCollector(t *testing.T, storageDir string) *collector {
 	t.Helper()
-	return startRelCollector(t, t.TempDir(), relConfig{text: restartConfig, vars: restartVars(storageDir)})
+	return startCollector(t, "restart", collectorConfig{text: restartConfig, vars: restartVars(storageDir)})
 }
 
 const restartDomain = "restart.example.com"
 
 // sendBeforeRestart sends Detectify's three example messages and five
 // findings for restartDomain, and waits until the exporter shows them.
-func sendBeforeRestart(t *testing.T, col *relCollector) map[string]float64 {
+func sendBeforeRestart(t *testing.T, col *collector) map[string]float64 {
 	t.Helper()
 	sendSeed(t, col.webhookURL, e2eSecret)
 	for i := range 5 {
@@ -77,9 +77,9 @@ func sendBeforeRestart(t *testing.T, col *relCollector) map[string]float64 {
 	}
 	return waitDetectifySamples(t, col, func(s map[string]float64) error {
 		return wantSamples(s, map[string]float64{
-			findingsSeries(seedDomain, "high"):    1,
-			findingsSeries(restartDomain, "high"): 5,
-			scansSeries(seedDomain, "finished"):   1,
+			findingsKey(seedDomain, "high"):    1,
+			findingsKey(restartDomain, "high"): 5,
+			scansKey(seedDomain, "finished"):   1,
 		})
 	})
 }
@@ -93,7 +93,7 @@ func TestRestartWithStorageContinuesTheCounts(t *testing.T) {
 	storage := t.TempDir()
 	first := startRestartCollector(t, storage)
 	before := sendBeforeRestart(t, first)
-	first.stopAndCheck(t)
+	first.stopAndCheck()
 
 	second := startRestartCollector(t, storage)
 	if !strings.Contains(second.stderr.String(), "Restored the Detectify receiver's state") {
@@ -110,12 +110,12 @@ func TestRestartWithStorageContinuesTheCounts(t *testing.T) {
 	mustPost(t, second.webhookURL, findingBody(restartDomain, 5), "accepted")
 
 	after := maps.Clone(before)
-	after[findingsSeries(restartDomain, "high")]++
+	after[findingsKey(restartDomain, "high")]++
 	waitDetectifySamples(t, second, func(s map[string]float64) error {
 		return sameSamples(s, after)
 	})
 	t.Logf("with storage: %d series restored with their values; redeliveries answered duplicate; a new finding took %s from %v to %v",
-		len(before), findingsSeries(restartDomain, "high"), before[findingsSeries(restartDomain, "high")], after[findingsSeries(restartDomain, "high")])
+		len(before), findingsKey(restartDomain, "high"), before[findingsKey(restartDomain, "high")], after[findingsKey(restartDomain, "high")])
 }
 
 // TestRestartWithoutStorageStartsFromZero: without storage nothing is
@@ -124,7 +124,7 @@ func TestRestartWithStorageContinuesTheCounts(t *testing.T) {
 func TestRestartWithoutStorageStartsFromZero(t *testing.T) {
 	first := startRestartCollector(t, "")
 	sendBeforeRestart(t, first)
-	first.stopAndCheck(t)
+	first.stopAndCheck()
 
 	second := startRestartCollector(t, "")
 	if s := waitDetectifySamples(t, second, func(map[string]float64) error { return nil }); len(s) != 0 {
@@ -133,13 +133,13 @@ func TestRestartWithoutStorageStartsFromZero(t *testing.T) {
 
 	mustPost(t, second.webhookURL, []byte(seedByType(t)[typeFindingHigh]), "accepted")
 	waitDetectifySamples(t, second, func(s map[string]float64) error {
-		return wantSamples(s, map[string]float64{findingsSeries(seedDomain, "high"): 1})
+		return wantSamples(s, map[string]float64{findingsKey(seedDomain, "high"): 1})
 	})
 	// Once a periodic emission (every series, every metrics_interval) has
 	// followed, anything remembered would show: nothing else may.
-	points := second.telemetryTotal(t, "otelcol_receiver_accepted_metric_points_total")
+	points := second.telemetryTotal("otelcol_receiver_accepted_metric_points_total")
 	eventually(t, second.process, deliveryTimeout, "a periodic emission", func() error {
-		if now := second.telemetryTotal(t, "otelcol_receiver_accepted_metric_points_total"); now <= points {
+		if now := second.telemetryTotal("otelcol_receiver_accepted_metric_points_total"); now <= points {
 			return fmt.Errorf("no metric points emitted since the event (%v)", now)
 		}
 		return nil
@@ -150,11 +150,11 @@ func TestRestartWithoutStorageStartsFromZero(t *testing.T) {
 	// collector's memory), which starts the open scans gauge and the
 	// stalled scans series.
 	want := map[string]float64{
-		findingsSeries(seedDomain, "critical"): 0,
-		findingsSeries(seedDomain, "high"):     1,
-		findingsSeries(seedDomain, "medium"):   0,
-		scansSeries(seedDomain, "stalled"):     0,
-		scansOpenSeries(seedDomain):            1,
+		findingsKey(seedDomain, "critical"): 0,
+		findingsKey(seedDomain, "high"):     1,
+		findingsKey(seedDomain, "medium"):   0,
+		scansKey(seedDomain, "stalled"):     0,
+		scansOpenKey(seedDomain):            1,
 	}
 	if err := sameSamples(got, want); err != nil {
 		t.Errorf("after a restart without storage and one finding: %v", err)
@@ -206,7 +206,7 @@ func TestRestartUnderLoadWithStorageCountsEachFindingOnce(t *testing.T) {
 		}
 		return nil
 	})
-	first.stopAndCheck(t)
+	first.stopAndCheck()
 	wg.Wait()
 
 	second := startRestartCollector(t, storage)
@@ -230,7 +230,7 @@ func TestRestartUnderLoadWithStorageCountsEachFindingOnce(t *testing.T) {
 	if err != nil || !sum.OK() {
 		t.Fatalf("redelivery after the restart: %v\n%s", err, sum)
 	}
-	outcomes := second.requestOutcomes(t)
+	outcomes := second.requestOutcomes()
 	if outcomes["duplicate"] < float64(len(acknowledged)) {
 		t.Errorf("%v redeliveries answered duplicate, want at least the %d acknowledged before the restart", outcomes["duplicate"], len(acknowledged))
 	}
@@ -245,49 +245,16 @@ func TestRestartUnderLoadWithStorageCountsEachFindingOnce(t *testing.T) {
 		len(attempted), len(acknowledged), restored, len(attempted), outcomes["duplicate"], outcomes["accepted"], len(attempted))
 }
 
-func findingsSeries(domain, severity string) string {
-	return fmt.Sprintf(`detectify_findings_total{detectify_domain=%q,detectify_finding_severity=%q}`, domain, severity)
-}
-
-func scansSeries(domain, state string) string {
-	return fmt.Sprintf(`detectify_scans_total{detectify_domain=%q,detectify_scan_state=%q}`, domain, state)
-}
-
-func scansOpenSeries(domain string) string {
-	return fmt.Sprintf(`detectify_scans_open{detectify_domain=%q}`, domain)
-}
-
-// detectifySamples returns the receiver's series on an exposition page,
-// keyed by name and its detectify_* labels in order.
-func detectifySamples(page string) map[string]float64 {
-	out := map[string]float64{}
-	for _, s := range parseExposition(page) {
-		if !strings.HasPrefix(s.name, "detectify_") {
-			continue
-		}
-		var labels []string
-		for _, pair := range labelPair.FindAllStringSubmatch(s.labels, -1) {
-			if strings.HasPrefix(pair[1], "detectify_") {
-				labels = append(labels, fmt.Sprintf("%s=%q", pair[1], pair[2]))
-			}
-		}
-		slices.Sort(labels)
-		out[s.name+"{"+strings.Join(labels, ",")+"}"] += s.value
-	}
-	return out
-}
-
 // waitDetectifySamples waits until the exporter's page satisfies check and
 // returns its series.
-func waitDetectifySamples(t *testing.T, col *relCollector, check func(map[string]float64) error) map[string]float64 {
+func waitDetectifySamples(t *testing.T, col *collector, check func(map[string]float64) error) map[string]float64 {
 	t.Helper()
 	var samples map[string]float64
 	eventually(t, col.process, deliveryTimeout, "series at "+col.promURL, func() error {
-		page, err := httpGet(col.promURL)
-		if err != nil {
+		var err error
+		if samples, err = detectifySeries(col.promURL); err != nil {
 			return err
 		}
-		samples = detectifySamples(page)
 		return check(samples)
 	})
 	return samples

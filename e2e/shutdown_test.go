@@ -51,7 +51,7 @@ func TestSigtermUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		t.Run(fmt.Sprint(run), func(t *testing.T) {
 			dir := t.TempDir()
 			logs := filepath.Join(dir, "logs.json")
-			col := startRelCollector(t, dir, relConfig{text: shutdownConfig, vars: map[string]string{
+			col := startCollector(t, "shutdown", collectorConfig{text: shutdownConfig, vars: map[string]string{
 				"@LOGS@": logs, "@METRICS@": filepath.Join(dir, "metrics.json"),
 			}})
 
@@ -78,7 +78,7 @@ func TestSigtermUnderLoadLosesNothingAcknowledged(t *testing.T) {
 				}()
 			}
 			eventuallyAcknowledged(t, &mu, acknowledged, 200)
-			col.stopAndCheck(t)
+			col.stopAndCheck()
 			senders.Wait()
 
 			if strings.Contains(col.stderr.String(), "panic") {

@@ -48,7 +48,7 @@ exporters:
     endpoint: @PROM@
 
 service:
-` + relTelemetryReaders + `
+` + telemetrySection + `
   pipelines:
     logs:
       receivers: [detectify]
@@ -86,11 +86,11 @@ func TestSoakSteadyRate(t *testing.T) {
 	dir := t.TempDir()
 	logs := filepath.Join(dir, "logs.json")
 	dedupWindow := min(time.Minute, duration/5)
-	col := startRelCollector(t, dir, relConfig{text: soakConfig, vars: map[string]string{"@LOGS@": logs, "@DEDUP@": dedupWindow.String()}})
+	col := startCollector(t, "soak", collectorConfig{text: soakConfig, vars: map[string]string{"@LOGS@": logs, "@DEDUP@": dedupWindow.String()}})
 
-	start := col.procStats(t)
-	heapStart := col.telemetryTotal(t, "otelcol_process_runtime_heap_alloc_bytes")
-	allocStart := col.telemetryTotal(t, "otelcol_process_runtime_total_alloc_bytes_total")
+	start := col.procStats()
+	heapStart := col.telemetryTotal("otelcol_process_runtime_heap_alloc_bytes")
+	allocStart := col.telemetryTotal("otelcol_process_runtime_total_alloc_bytes_total")
 	samples := []procStats{start}
 	stopSampling := make(chan struct{})
 	var sampling sync.WaitGroup
@@ -131,11 +131,11 @@ func TestSoakSteadyRate(t *testing.T) {
 		t.Fatalf("sent %d, delivered %d, failed %d; want all %d delivered", sum.Sent, sum.Delivered, sum.Failed, total)
 	}
 
-	end := col.procStats(t)
-	heapEnd := col.telemetryTotal(t, "otelcol_process_runtime_heap_alloc_bytes")
-	allocEnd := col.telemetryTotal(t, "otelcol_process_runtime_total_alloc_bytes_total")
-	accepted := col.telemetryTotal(t, "otelcol_receiver_accepted_log_records_total")
-	outcomes := col.requestOutcomes(t)
+	end := col.procStats()
+	heapEnd := col.telemetryTotal("otelcol_process_runtime_heap_alloc_bytes")
+	allocEnd := col.telemetryTotal("otelcol_process_runtime_total_alloc_bytes_total")
+	accepted := col.telemetryTotal("otelcol_receiver_accepted_log_records_total")
+	outcomes := col.requestOutcomes()
 	var records int
 	eventually(t, col.process, deliveryTimeout, "every record in the file", func() error {
 		var err error
@@ -152,7 +152,7 @@ func TestSoakSteadyRate(t *testing.T) {
 		}
 		return nil
 	})
-	col.stopAndCheck(t) // idle: the file exporter flushes and closes
+	col.stopAndCheck() // idle: the file exporter flushes and closes
 	bodies, records, err := countFileRecords(logs)
 	if err != nil {
 		t.Fatal(err)

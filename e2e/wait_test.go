@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -72,18 +73,37 @@ func httpGet(url string) (string, error) {
 	return string(body), nil
 }
 
-// freeAddr returns a loopback address with a port nothing listens on now.
-// The port is free only until someone else takes it, which on a test
-// machine is rare enough; the collector then fails to start, loudly.
+// handedOut holds every address freeAddr has returned: the kernel may
+// hand out a port it has just released again, and two components of one
+// configuration then collide (seen: a peer's health_check and its otlp
+// receiver given the same port).
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// freeAddr returns a loopback address with a port nothing listens on now
+// and that no earlier call returned. The port is free only until someone
+// else takes it, which on a test machine is rare enough; the collector
+// then fails to start, loudly.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !handedOut.addrs[addr] {
+			handedOut.addrs[addr] = true
+			return addr
+		}
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	t.Fatal("no loopback port not handed out before in 100 tries")
+	return ""
 }

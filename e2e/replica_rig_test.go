@@ -19,7 +19,7 @@ import (
 
 // replicaConfig is one replica: its state in Redis under its replica_id,
 // its counters on a Prometheus page, and everything to its own in-process
-// sink without a queue (xExporterConfig).
+// sink without a queue (sinkExporters).
 const replicaConfig = `
 receivers:
   detectify:
@@ -32,28 +32,17 @@ receivers:
         endpoint: @REDIS@
         replica_id: @REPLICA@
 
-exporters:
-  prometheus:
-    endpoint: @PROM@
-` + xExporterConfig + `
+` + sinkExporters + `
 service:
-` + xTelemetry + `
-  pipelines:
-    logs:
-      receivers: [detectify]
-      exporters: [otlp_http/sink]
-    metrics:
-      receivers: [detectify]
-      exporters: [prometheus, otlp_http/sink]
-`
+` + telemetrySection + sinkPipelines
 
 const continuedMessage = "Continuing this replica's counters from Redis"
 
 // replicaRig is two replicas on one Redis, each with its own sink.
 type replicaRig struct {
 	redis *redisServer
-	cols  [2]*xCollector
-	sinks [2]*xSink
+	cols  [2]*collector
+	sinks [2]*otlpSink
 	urls  []string
 }
 
@@ -61,30 +50,30 @@ func startReplicaRig(t *testing.T) *replicaRig {
 	t.Helper()
 	r := &replicaRig{redis: startRedis(t)}
 	for i := range r.cols {
-		r.sinks[i] = startXSink(t)
-		r.cols[i] = startXCollector(t, fmt.Sprintf("replica%d", i), replicaConfig, map[string]string{
+		r.sinks[i] = startOTLPSink(t)
+		r.cols[i] = startCollector(t, fmt.Sprintf("replica%d", i), collectorConfig{text: replicaConfig, vars: map[string]string{
 			"@REDIS@": r.redis.addr, "@REPLICA@": fmt.Sprintf("replica-%d", i), "@SINK@": r.sinks[i].url,
-		})
+		}})
 		r.urls = append(r.urls, r.cols[i].webhookURL)
 	}
 	return r
 }
 
-// xScan is one scan of the workload and how its delivery went.
-type xScan struct {
+// replicaScan is one scan of the workload and how its delivery went.
+type replicaScan struct {
 	webhooksend.ScanSummary
-	started  xSigned
-	findings []xSigned
-	finished *xSigned // nil for a scan that never finishes
+	started  signedMessage
+	findings []signedMessage
+	finished *signedMessage // nil for a scan that never finishes
 
-	startAck, finishAck xAck
+	startAck, finishAck acknowledgement
 }
 
 // replicaWorkload is several scenarios' scans: some within Detectify's
 // limits, some over them (findings withheld), one that never finishes.
 type replicaWorkload struct {
 	seed   uint64
-	scans  []*xScan
+	scans  []*replicaScan
 	bodies [][]byte // every message, each distinct
 }
 
@@ -93,26 +82,26 @@ func newReplicaWorkload(t *testing.T, seed uint64) *replicaWorkload {
 	w := &replicaWorkload{seed: seed}
 	for g, opts := range []webhooksend.ScenarioOptions{
 		// Over the 10 per title limit: findings withheld.
-		{Domains: xDomains("a", 4), FindingsPerScan: 40, Titles: 3},
+		{Domains: domainNames("a", 4), FindingsPerScan: 40, Titles: 3},
 		// Many findings of many titles: up to the 100 per scan limit.
-		{Domains: xDomains("b", 2), FindingsPerScan: 160, Titles: 30},
+		{Domains: domainNames("b", 2), FindingsPerScan: 160, Titles: 30},
 		// Within the limits; the last scan never finishes.
-		{Domains: xDomains("c", 3), FindingsPerScan: 8, Titles: 6, Unfinished: 1},
+		{Domains: domainNames("c", 3), FindingsPerScan: 8, Titles: 6, Unfinished: 1},
 	} {
 		opts.Seed = seed*10 + uint64(g)
 		msgs, scans := webhooksend.Scenario(opts)
-		signed := xSign(msgs)
+		signed := signAll(msgs)
 		w.bodies = append(w.bodies, msgs...)
 		i := 0
 		for _, s := range scans {
-			sc := &xScan{ScanSummary: s, started: signed[i]}
-			if m := xParse(t, msgs[i]); m.Type != "event_scan_started" || m.Domain != s.Domain {
+			sc := &replicaScan{ScanSummary: s, started: signed[i]}
+			if m := parseClassic(t, msgs[i]); m.Type != "event_scan_started" || m.Domain != s.Domain {
 				t.Fatalf("scenario: %s where %s's scan starts", m.Type, s.Domain)
 			}
 			sc.findings = signed[i+1 : i+1+s.Sent]
 			i += 1 + s.Sent
 			if s.Finished {
-				if m := xParse(t, msgs[i]); m.Type != "event_scan_finished" || m.Domain != s.Domain {
+				if m := parseClassic(t, msgs[i]); m.Type != "event_scan_finished" || m.Domain != s.Domain {
 					t.Fatalf("scenario: %s where %s's scan finishes", m.Type, s.Domain)
 				}
 				sc.finished = &signed[i]
@@ -147,7 +136,7 @@ func (w *replicaWorkload) withheld() []int {
 	return out
 }
 
-func xDomains(prefix string, n int) []string {
+func domainNames(prefix string, n int) []string {
 	out := make([]string, n)
 	for i := range out {
 		out[i] = fmt.Sprintf("%s%d.replicas.example.com", prefix, i)
@@ -159,6 +148,21 @@ func xDomains(prefix string, n int) []string {
 // duration is well above zero and checked against bounds.
 const startPause = 300 * time.Millisecond
 
+// start runs the workload in the background; wait returns its result, or
+// ctx's error once ctx ends first.
+func (w *replicaWorkload) start(ctx context.Context, send *persistentSender, urls []string) (wait func() error) {
+	done := make(chan error, 1)
+	go func() { done <- w.run(ctx, send, urls) }()
+	return func() error {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // run delivers every scan at once. A scan's start goes to one replica
 // (alternating by scan), its findings to either at random, a fifth of them
 // to both at the same moment (a redelivery racing the first delivery), and
@@ -166,7 +170,7 @@ const startPause = 300 * time.Millisecond
 // other replica each time, as a load balancer would send them. A scan's
 // findings are sent once its start is acknowledged, its finish once every
 // finding is, so that the finish's insight is exact.
-func (w *replicaWorkload) run(ctx context.Context, send *xSender, urls []string) error {
+func (w *replicaWorkload) run(ctx context.Context, send *persistentSender, urls []string) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(w.scans))
 	for si, sc := range w.scans {
@@ -181,7 +185,7 @@ func (w *replicaWorkload) run(ctx context.Context, send *xSender, urls []string)
 	return <-errs
 }
 
-func (w *replicaWorkload) runScan(ctx context.Context, si int, sc *xScan, send *xSender, urls []string) error {
+func (w *replicaWorkload) runScan(ctx context.Context, si int, sc *replicaScan, send *persistentSender, urls []string) error {
 	alternate := func(first int) func(int) int { return func(try int) int { return (first + try) % 2 } }
 	var err error
 	if sc.startAck, err = send.deliver(ctx, sc.started, urls, alternate(si%2)); err != nil {
@@ -191,7 +195,7 @@ func (w *replicaWorkload) runScan(ctx context.Context, si int, sc *xScan, send *
 
 	rng := rand.New(rand.NewPCG(w.seed, uint64(si)))
 	type job struct {
-		m     xSigned
+		m     signedMessage
 		first int
 		twin  bool
 	}
@@ -237,11 +241,11 @@ func (w *replicaWorkload) runScan(ctx context.Context, si int, sc *xScan, send *
 
 // redeliverSample sends a third of the bodies again, each to a random
 // replica, 16 at a time.
-func (w *replicaWorkload) redeliverSample(ctx context.Context, send *xSender, urls []string) (int, error) {
+func (w *replicaWorkload) redeliverSample(ctx context.Context, send *persistentSender, urls []string) (int, error) {
 	rng := rand.New(rand.NewPCG(w.seed, 99))
-	var sample []xSigned
+	var sample []signedMessage
 	var first []int
-	for _, m := range xSign(w.bodies) {
+	for _, m := range signAll(w.bodies) {
 		if rng.IntN(3) == 0 {
 			sample = append(sample, m)
 			first = append(first, rng.IntN(2))
@@ -260,10 +264,10 @@ type replicaCheck struct {
 // acknowledged: counters summed over the replicas exact, records of every
 // body (exactly once when strict), finished records and gauges with the
 // right duration and withheld findings. It returns a report.
-func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xSender, c replicaCheck) string {
+func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *persistentSender, c replicaCheck) string {
 	t.Helper()
 	sent := map[[sha256.Size]byte]bool{}
-	for _, m := range xSign(w.bodies) {
+	for _, m := range signAll(w.bodies) {
 		sent[m.digest] = true
 	}
 	if got := send.acknowledgedCount(); got != len(sent) {
@@ -277,29 +281,29 @@ func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xS
 	}
 
 	// Counters: each replica its own, their sum exact.
-	want := xExpectedCounters(t, w.bodies)
+	want := expectedCounters(t, w.bodies)
 	var perReplica [2]map[string]float64
 	check := func() error {
 		for i, col := range rig.cols {
-			page, err := xSeries(col.promURL)
+			page, err := detectifySeries(col.promURL)
 			if err != nil {
 				return err
 			}
 			perReplica[i] = page
 		}
-		if d := xDiffCounters(xSumCounters(perReplica[0], perReplica[1]), want); d != "" {
+		if d := diffCounters(sumCounters(perReplica[0], perReplica[1]), want); d != "" {
 			return fmt.Errorf("counters summed over the replicas: %s", d)
 		}
 		return nil
 	}
-	eventually(t, rig.cols[0].proc, deliveryTimeout, "counters summed over the replicas", check)
+	eventually(t, rig.cols[0].process, deliveryTimeout, "counters summed over the replicas", check)
 	time.Sleep(1500 * time.Millisecond) // a full emission of every series since
 	if err := check(); err != nil {
 		t.Errorf("after a full emission: %v", err)
 	}
 	var findings [2]float64
 	for i := range perReplica {
-		for k, v := range xCounters(perReplica[i]) {
+		for k, v := range counterSeries(perReplica[i]) {
 			if strings.HasPrefix(k, "detectify_findings_total{") {
 				findings[i] += v
 			}
@@ -317,7 +321,7 @@ func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xS
 	// Records: every body, from one replica or the other.
 	all := map[[sha256.Size]byte]int{}
 	var emitted [2]int
-	var records []xRecord
+	var records []sinkRecord
 	for i, s := range rig.sinks {
 		for d, n := range s.counts() {
 			all[d] += n
@@ -325,7 +329,7 @@ func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xS
 		}
 		records = append(records, s.snapshot()...)
 	}
-	missing, doubles, unknown := xRecordsReport(all, sent)
+	missing, doubles, unknown := recordsReport(all, sent)
 	if missing > 0 || unknown > 0 || (c.strict && doubles > 0) {
 		t.Errorf("records: %d acknowledged bodies missing, %d emitted more than once, %d unknown", missing, doubles, unknown)
 	}
@@ -333,7 +337,7 @@ func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xS
 	// Finished records and gauges of the scans.
 	crossed := 0
 	for _, sc := range w.scans {
-		var fin []xRecord
+		var fin []sinkRecord
 		for _, r := range records {
 			if r.attrs["detectify.scan.id"] == sc.ScanID && r.attrs["detectify.event.type"] == "event_scan_finished" {
 				fin = append(fin, r)
@@ -353,7 +357,7 @@ func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xS
 			t.Errorf("%s: %d finished records", sc.Domain, len(fin))
 		}
 		for _, r := range fin {
-			if err := xScanAttrs(r.attrs, sc, lo, hi); err != nil {
+			if err := checkScanAttrs(r.attrs, sc, lo, hi); err != nil {
 				t.Errorf("%s (started on replica %d, finished on %d): finished record: %v",
 					sc.Domain, sc.startAck.target, sc.finishAck.target, err)
 			}
@@ -363,14 +367,14 @@ func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xS
 		t.Errorf("no scan started on one replica and finished on the other")
 	}
 	// The gauges: every replica exports every domain's last scan.
-	eventually(t, rig.cols[0].proc, deliveryTimeout, "scan gauges on both replicas", func() error {
+	eventually(t, rig.cols[0].process, deliveryTimeout, "scan gauges on both replicas", func() error {
 		for i, col := range rig.cols {
-			page, err := xSeries(col.promURL)
+			page, err := detectifySeries(col.promURL)
 			if err != nil {
 				return err
 			}
 			for _, sc := range w.scans {
-				if err := xScanGauges(page, sc); err != nil {
+				if err := checkScanGauges(page, sc); err != nil {
 					return fmt.Errorf("replica %d: %w", i, err)
 				}
 			}
@@ -379,10 +383,7 @@ func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xS
 	})
 	var outcomes [2]map[string]float64
 	for i, col := range rig.cols {
-		var err error
-		if outcomes[i], err = col.xOutcomes(); err != nil {
-			t.Errorf("replica %d's own metrics: %v", i, err)
-		}
+		outcomes[i] = col.requestOutcomes()
 	}
 	if c.strict && outcomes[0]["accepted"]+outcomes[1]["accepted"] != float64(len(sent)) {
 		t.Errorf("the replicas counted %v + %v requests accepted, want %d", outcomes[0]["accepted"], outcomes[1]["accepted"], len(sent))
@@ -393,10 +394,10 @@ func checkReplicaRun(t *testing.T, rig *replicaRig, w *replicaWorkload, send *xS
 		len(sent), len(w.scans), crossed, w.withheld(), findings, emitted, doubles, send, outcomes[0], outcomes[1])
 }
 
-// xScanAttrs checks a finished record's insight: the withheld findings,
+// checkScanAttrs checks a finished record's insight: the withheld findings,
 // those delivered, and a duration within [lo, hi] (the receipts of the
 // start and the finish lie within their attempts).
-func xScanAttrs(attrs map[string]any, sc *xScan, lo, hi time.Duration) error {
+func checkScanAttrs(attrs map[string]any, sc *replicaScan, lo, hi time.Duration) error {
 	if p, ok := attrs["detectify.scan.partial"]; ok && p == true {
 		return fmt.Errorf("partial, though its start was delivered")
 	}
@@ -410,10 +411,10 @@ func xScanAttrs(attrs map[string]any, sc *xScan, lo, hi time.Duration) error {
 	if !ok {
 		return fmt.Errorf("no detectify.scan.duration: %v", attrs)
 	}
-	return xWithin(d, lo, hi)
+	return within(d, lo, hi)
 }
 
-func xWithin(seconds float64, lo, hi time.Duration) error {
+func within(seconds float64, lo, hi time.Duration) error {
 	const slack = 0.002 // the clock is read at slightly different places
 	if seconds < lo.Seconds()-slack || seconds > hi.Seconds()+slack || math.IsNaN(seconds) {
 		return fmt.Errorf("duration %.3fs, want within [%.3fs, %.3fs]", seconds, lo.Seconds(), hi.Seconds())
@@ -421,10 +422,10 @@ func xWithin(seconds float64, lo, hi time.Duration) error {
 	return nil
 }
 
-// xScanGauges checks a replica's gauges of sc's domain: for a finished
+// checkScanGauges checks a replica's gauges of sc's domain: for a finished
 // scan, its withheld findings and duration; for one that never finished,
 // none.
-func xScanGauges(page map[string]float64, sc *xScan) error {
+func checkScanGauges(page map[string]float64, sc *replicaScan) error {
 	undelivered, hasUndelivered := page[fmt.Sprintf(`detectify_scan_findings_undelivered{detectify_domain=%q}`, sc.Domain)]
 	duration, hasDuration := page[fmt.Sprintf(`detectify_scan_duration_seconds{detectify_domain=%q}`, sc.Domain)]
 	if sc.finished == nil {
@@ -439,5 +440,5 @@ func xScanGauges(page map[string]float64, sc *xScan) error {
 	if !hasDuration {
 		return fmt.Errorf("%s: no detectify_scan_duration_seconds", sc.Domain)
 	}
-	return xWithin(duration, sc.finishAck.firstSent.Sub(sc.startAck.at), sc.finishAck.at.Sub(sc.startAck.firstSent))
+	return within(duration, sc.finishAck.firstSent.Sub(sc.startAck.at), sc.finishAck.at.Sub(sc.startAck.firstSent))
 }

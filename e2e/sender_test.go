@@ -17,13 +17,13 @@ import (
 	"github.com/detectify-otel/detectifyreceiver/internal/webhooksend"
 )
 
-// xSender delivers webhooks as Detectify does, and more stubbornly: each
+// persistentSender delivers webhooks as Detectify does, and more stubbornly: each
 // body is retried until it is answered 200, after a 503 (honouring
 // Retry-After) and after a transport error too (connection refused while a
 // collector is down, a connection reset by a SIGKILL). webhooksend.Run
 // gives up on a transport error and reports only totals, so the crash
 // tests use this loop: they need to know the fate of every body.
-type xSender struct {
+type persistentSender struct {
 	client *http.Client
 
 	// Per attempt.
@@ -40,11 +40,11 @@ type xSender struct {
 	// than one means the receiver processed it twice and said so.
 	acceptedAnswers map[[sha256.Size]byte]int
 	// acknowledged holds each body answered 200 (its first such answer).
-	acknowledged map[[sha256.Size]byte]xAck
+	acknowledged map[[sha256.Size]byte]acknowledgement
 }
 
-// xAck is how a body's delivery ended.
-type xAck struct {
+// acknowledgement is how a body's delivery ended.
+type acknowledgement struct {
 	answer    string    // accepted or duplicate
 	target    int       // the index of the URL that answered 200
 	firstSent time.Time // the first attempt began
@@ -52,34 +52,34 @@ type xAck struct {
 	attempts  int
 }
 
-// newXSender returns a sender whose connections are closed when the test
+// newPersistentSender returns a sender whose connections are closed when the test
 // ends, before the collectors are stopped: net/http's Shutdown waits 5s
 // for a connection that was opened but never carried a request, which a
 // client pool leaves behind now and then.
-func newXSender(t *testing.T) *xSender {
+func newPersistentSender(t *testing.T) *persistentSender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 64
 	t.Cleanup(tr.CloseIdleConnections)
-	return &xSender{
+	return &persistentSender{
 		// A 503 of a stalled Redis comes after go-redis's timeouts (3s
 		// and more); a slow machine must not turn a 200 into an error.
 		client:          &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		acceptedAnswers: map[[sha256.Size]byte]int{},
-		acknowledged:    map[[sha256.Size]byte]xAck{},
+		acknowledged:    map[[sha256.Size]byte]acknowledgement{},
 	}
 }
 
-// xSigned is a body ready to post.
-type xSigned struct {
+// signedMessage is a body ready to post.
+type signedMessage struct {
 	body   []byte
 	sig    string
 	digest [sha256.Size]byte
 }
 
-func xSign(bodies [][]byte) []xSigned {
-	out := make([]xSigned, len(bodies))
+func signAll(bodies [][]byte) []signedMessage {
+	out := make([]signedMessage, len(bodies))
 	for i, b := range bodies {
-		out[i] = xSigned{body: b, sig: webhooksend.Sign([]byte(e2eSecret), b, ""), digest: sha256.Sum256(b)}
+		out[i] = signedMessage{body: b, sig: webhooksend.Sign([]byte(e2eSecret), b, ""), digest: sha256.Sum256(b)}
 	}
 	return out
 }
@@ -87,8 +87,8 @@ func xSign(bodies [][]byte) []xSigned {
 // deliver posts m until it is answered 200; pick chooses the URL of each
 // try (0, 1, ...) among urls. It fails on any other answer than 200, 503
 // or a transport error, and when ctx ends first.
-func (s *xSender) deliver(ctx context.Context, m xSigned, urls []string, pick func(try int) int) (xAck, error) {
-	ack := xAck{firstSent: time.Now()}
+func (s *persistentSender) deliver(ctx context.Context, m signedMessage, urls []string, pick func(try int) int) (acknowledgement, error) {
+	ack := acknowledgement{firstSent: time.Now()}
 	backoff := 20 * time.Millisecond
 	for try := 0; ; try++ {
 		if err := ctx.Err(); err != nil {
@@ -150,7 +150,7 @@ func (s *xSender) deliver(ctx context.Context, m xSigned, urls []string, pick fu
 
 // post makes one attempt: the status, the answer's status field (for 200)
 // or text, and Retry-After.
-func (s *xSender) post(ctx context.Context, url string, m xSigned) (int, string, string, error) {
+func (s *persistentSender) post(ctx context.Context, url string, m signedMessage) (int, string, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(m.body))
 	if err != nil {
 		return 0, "", "", err
@@ -180,7 +180,7 @@ func (s *xSender) post(ctx context.Context, url string, m xSigned) (int, string,
 
 // deliverAll delivers every message with workers in parallel, each to the
 // URL pick chooses, and returns the first error.
-func (s *xSender) deliverAll(ctx context.Context, workers int, msgs []xSigned, urls []string, pick func(i, try int) int) error {
+func (s *persistentSender) deliverAll(ctx context.Context, workers int, msgs []signedMessage, urls []string, pick func(i, try int) int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -204,7 +204,7 @@ func (s *xSender) deliverAll(ctx context.Context, workers int, msgs []xSigned, u
 }
 
 // ack returns how the body's delivery ended, if it did.
-func (s *xSender) ack(digest [sha256.Size]byte) (xAck, bool) {
+func (s *persistentSender) ack(digest [sha256.Size]byte) (acknowledgement, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.acknowledged[digest]
@@ -213,17 +213,17 @@ func (s *xSender) ack(digest [sha256.Size]byte) (xAck, bool) {
 
 // closeIdle closes the connections the sender keeps open, so that a
 // collector stopped now need not wait for them.
-func (s *xSender) closeIdle() { s.client.CloseIdleConnections() }
+func (s *persistentSender) closeIdle() { s.client.CloseIdleConnections() }
 
 // acknowledgedCount is the number of distinct bodies answered 200.
-func (s *xSender) acknowledgedCount() int {
+func (s *persistentSender) acknowledgedCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.acknowledged)
 }
 
 // acknowledgedAfter counts the bodies first acknowledged after t.
-func (s *xSender) acknowledgedAfter(t time.Time) int {
+func (s *persistentSender) acknowledgedAfter(t time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -236,7 +236,7 @@ func (s *xSender) acknowledgedAfter(t time.Time) int {
 }
 
 // acceptedTwice lists the bodies answered "accepted" more than once.
-func (s *xSender) acceptedTwice() int {
+func (s *persistentSender) acceptedTwice() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -250,7 +250,7 @@ func (s *xSender) acceptedTwice() int {
 
 // checkRefusals fails the test for a 503 that is neither a body in flight
 // elsewhere nor the state unavailable, or that has no Retry-After.
-func (s *xSender) checkRefusals(t *testing.T) {
+func (s *persistentSender) checkRefusals(t *testing.T) {
 	t.Helper()
 	if n := s.other503.Load(); n > 0 {
 		t.Errorf("%d answers 503 for another reason than a body in flight elsewhere or the state unavailable", n)
@@ -260,7 +260,7 @@ func (s *xSender) checkRefusals(t *testing.T) {
 	}
 }
 
-func (s *xSender) String() string {
+func (s *persistentSender) String() string {
 	return fmt.Sprintf("%d attempts, %d transport errors, 503: %d in flight elsewhere + %d state unavailable + %d other; "+
 		"200 answers: %d accepted, %d duplicate",
 		s.attempts.Load(), s.transportErrors.Load(), s.busy503.Load(), s.stateDown503.Load(), s.other503.Load(),
