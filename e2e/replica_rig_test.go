@@ -77,8 +77,12 @@ type replicaWorkload struct {
 	bodies [][]byte // every message, each distinct
 }
 
-func newReplicaWorkload(t *testing.T, seed uint64) *replicaWorkload {
+// newReplicaWorkload makes a workload from a random seed, logged so that a
+// failure can be replayed.
+func newReplicaWorkload(t *testing.T) *replicaWorkload {
 	t.Helper()
+	seed := rand.Uint64()
+	t.Logf("workload seed %d", seed)
 	w := &replicaWorkload{seed: seed}
 	for g, opts := range []webhooksend.ScenarioOptions{
 		// Over the 10 per title limit: findings withheld.
@@ -252,6 +256,21 @@ func (w *replicaWorkload) redeliverSample(ctx context.Context, send *persistentS
 		}
 	}
 	return len(sample), send.deliverAll(ctx, 16, sample, urls, func(i, try int) int { return (first[i] + try) % 2 })
+}
+
+// redeliverAsDuplicates redelivers a sample of the workload with a sender
+// of its own and fails the test unless every one is answered duplicate.
+func (w *replicaWorkload) redeliverAsDuplicates(ctx context.Context, t *testing.T, urls []string) (int, *persistentSender) {
+	t.Helper()
+	redelivery := newPersistentSender(t)
+	n, err := w.redeliverSample(ctx, redelivery, urls)
+	if err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if got := redelivery.duplicate.Load(); got != int64(n) {
+		t.Errorf("redelivery: %d of %d answered duplicate (%s)", got, n, redelivery)
+	}
+	return n, redelivery
 }
 
 // replicaCheck is what a run must satisfy; strict when nothing crashed:

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"testing"
 	"time"
@@ -21,9 +20,7 @@ import (
 // replicas' gauges.
 func TestReplicasShareDedupScansAndCounters(t *testing.T) {
 	rig := startReplicaRig(t)
-	seed := rand.Uint64()
-	t.Logf("workload seed %d", seed)
-	w := newReplicaWorkload(t, seed)
+	w := newReplicaWorkload(t)
 	send := newPersistentSender(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // liveness guard only
 	defer cancel()
@@ -39,14 +36,7 @@ func TestReplicasShareDedupScansAndCounters(t *testing.T) {
 	report := checkReplicaRun(t, rig, w, send, replicaCheck{strict: true})
 
 	emitted := totalRecords(rig)
-	redelivery := newPersistentSender(t)
-	n, err := w.redeliverSample(ctx, redelivery, rig.urls)
-	if err != nil {
-		t.Fatalf("redelivery: %v", err)
-	}
-	if got := redelivery.duplicate.Load(); got != int64(n) {
-		t.Errorf("redelivery: %d of %d answered duplicate (%s)", got, n, redelivery)
-	}
+	n, redelivery := w.redeliverAsDuplicates(ctx, t, rig.urls)
 	// Answered after their records would have been exported: none.
 	if got := totalRecords(rig); got != emitted {
 		t.Errorf("the redeliveries emitted %d records", got-emitted)
@@ -65,9 +55,7 @@ func TestReplicasShareDedupScansAndCounters(t *testing.T) {
 // are emitted at least once (doubles reported).
 func TestReplicasSigkillOfOneReplicaMidRun(t *testing.T) {
 	rig := startReplicaRig(t)
-	seed := rand.Uint64()
-	t.Logf("workload seed %d", seed)
-	w := newReplicaWorkload(t, seed)
+	w := newReplicaWorkload(t)
 	send := newPersistentSender(t)
 	// Above the one-minute lease of a claim the killed replica held.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -125,17 +113,10 @@ func TestReplicasSigkillOfOneReplicaMidRun(t *testing.T) {
 		t.Errorf("no body waited for a lease of the killed replica: the kill found no claim held, the test proved less than it should")
 	}
 
-	redelivery := newPersistentSender(t)
-	n, err := w.redeliverSample(ctx, redelivery, rig.urls)
-	if err != nil {
-		t.Fatalf("redelivery: %v", err)
-	}
-	if got := redelivery.duplicate.Load(); got != int64(n) {
-		t.Errorf("redelivery: %d of %d answered duplicate (%s)", got, n, redelivery)
-	}
+	n, redelivery := w.redeliverAsDuplicates(ctx, t, rig.urls)
 	t.Logf("SIGKILL of replica 0 at %d of %d bodies acknowledged, %d requests to it in flight, restarted 1s later; "+
-		"%d bodies taken over after the lease; run %s: %s",
-		ackedAtKill, len(w.bodies), inFlightAtKill, takenOver, elapsed.Round(time.Millisecond), report)
+		"%d bodies taken over after the lease; run %s: %s; redelivery of %d: %s",
+		ackedAtKill, len(w.bodies), inFlightAtKill, takenOver, elapsed.Round(time.Millisecond), report, n, redelivery)
 }
 
 // TestReplicasRedisOutageMidRun takes Redis away for a few seconds in the
@@ -149,9 +130,7 @@ func TestReplicasRedisOutageMidRun(t *testing.T) {
 	for _, mode := range []string{"suspended", "restarted"} {
 		t.Run(mode, func(t *testing.T) {
 			rig := startReplicaRig(t)
-			seed := rand.Uint64()
-			t.Logf("workload seed %d", seed)
-			w := newReplicaWorkload(t, seed)
+			w := newReplicaWorkload(t)
 			send := newPersistentSender(t)
 			// Above the one-minute lease: a claim whose script Redis ran
 			// after the replica gave up on it waits for it.

@@ -17,12 +17,13 @@ import (
 	"github.com/detectify-otel/detectifyreceiver/internal/webhooksend"
 )
 
-// persistentSender delivers webhooks as Detectify does, and more stubbornly: each
-// body is retried until it is answered 200, after a 503 (honouring
-// Retry-After) and after a transport error too (connection refused while a
-// collector is down, a connection reset by a SIGKILL). webhooksend.Run
-// gives up on a transport error and reports only totals, so the crash
-// tests use this loop: they need to know the fate of every body.
+// persistentSender delivers webhooks as Detectify does, and more
+// stubbornly: each body is retried until it is answered 200, after a 503
+// (honouring Retry-After) and after a transport error too (connection
+// refused while a collector is down, a connection reset by a SIGKILL).
+// webhooksend.Run gives up on a transport error and reports only totals,
+// so the crash and replica tests use this loop: they need to know the fate
+// of every body.
 type persistentSender struct {
 	client *http.Client
 
