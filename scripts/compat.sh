@@ -90,6 +90,11 @@ done
 grep 'detectify_findings_total{' <<<"$metrics"
 grep -q 'detectify_findings_total{.*detectify_domain="my.domain".*detectify_finding_severity="high".*} 1' <<<"$metrics"
 grep -q 'detectify_findings_total{.*detectify_domain="app.example.com".*detectify_finding_severity="critical".*} 1' <<<"$metrics"
+# The logs pipeline batches (200ms): the record may print after the counts.
+for _ in $(seq 50); do
+  grep -q 'detectify.finding.title: Str(SQL Injection)' "$work/collector.log" && break
+  sleep 0.2
+done
 grep -q 'detectify.finding.title: Str(SQL Injection)' "$work/collector.log"
 kill -TERM $pid
 wait $pid
