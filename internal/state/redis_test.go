@@ -172,6 +172,22 @@ func TestRedisDownAndBack(t *testing.T) {
 	assert.Equal(t, ClaimNew, deliver(t, rs[0], body, t0).Status)
 }
 
+// A body whose bookkeeping cannot be written (here: its scan's record in
+// Redis is unreadable) is not left claimed: the sender's retry is
+// processed, not turned away as in flight for the claim's lease.
+func TestAFailedRecordReleasesTheClaim(t *testing.T) {
+	m, rs := replicas(t, "a")
+	require.NoError(t, m.Set("detectify/{detectify}scan:"+scanKey("d", "s"), "not json"))
+	body := finding("d", "s", "XSS", "high", 1)
+	e, err := message.Parse([]byte(body))
+	require.NoError(t, err)
+	_, err = rs[0].Accept(context.Background(), KeyOf([]byte(body)), &e, t0)
+	require.ErrorContains(t, err, "unreadable")
+	d, err := rs[0].Claim(context.Background(), KeyOf([]byte(body)), t0)
+	require.NoError(t, err)
+	assert.Equal(t, ClaimNew, d.Status, "the retry is processed")
+}
+
 // Replicas sweeping at the same time report a stalled scan once.
 func TestStalledScanReportedOnceAcrossReplicas(t *testing.T) {
 	_, rs := replicas(t, "a", "b", "c")

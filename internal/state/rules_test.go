@@ -467,6 +467,57 @@ func TestIdleDomainsAreForgotten(t *testing.T) {
 	})
 }
 
+// A domain forgotten for idleness stays forgotten after a restart: the
+// forgetting is saved with storage, and done in Redis.
+func TestForgottenDomainsStayForgottenAfterARestart(t *testing.T) {
+	cfg := testConfig()
+	cfg.DomainIdleTimeout = time.Hour
+	tests := []struct {
+		name string
+		// backend returns how to start a State on one backend's saved
+		// state, and how to end it as a crash would.
+		backend func(t *testing.T) (start func(now time.Time) *State, crash func(*State))
+	}{
+		{"memory with storage", func(t *testing.T) (func(time.Time) *State, func(*State)) {
+			store := newFakeStorage()
+			return func(now time.Time) *State {
+				s := NewMemory(cfg, now)
+				ctx, cancel := context.WithCancel(context.Background())
+				t.Cleanup(cancel)
+				_, err := s.Persist(ctx, store, now)
+				require.NoError(t, err)
+				return s
+			}, crash
+		}},
+		{"redis", func(t *testing.T) (func(time.Time) *State, func(*State)) {
+			m := miniredis.RunT(t)
+			return func(now time.Time) *State {
+				client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+				t.Cleanup(func() { _ = client.Close() })
+				s, err := NewRedis(context.Background(), cfg, RedisConfig{Client: client, KeyPrefix: "test/", Replica: "r1"}, now)
+				require.NoError(t, err)
+				return s
+			}, func(*State) {}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start, crash := tt.backend(t)
+			s := start(t0)
+			deliver(t, s, finding("old", "", "t", "high", 1), t0)
+			deliver(t, s, finding("new", "", "t", "high", 2), t0.Add(2*time.Hour))
+			require.NoError(t, s.Maintain(context.Background(), t0.Add(2*time.Hour)))
+			require.NoError(t, s.Sync(context.Background()))
+			crash(s)
+
+			m, err := start(t0.Add(3*time.Hour)).Metrics(context.Background(), true)
+			require.NoError(t, err)
+			assert.Contains(t, m, "new")
+			assert.NotContains(t, m, "old")
+		})
+	}
+}
+
 func TestMetricsReturnWhatChanged(t *testing.T) {
 	forEachBackend(t, testConfig(), func(t *testing.T, s *State) {
 		ctx := context.Background()
