@@ -1,0 +1,93 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every map of the memory state, and every queue that orders one, stays
+// within its bound however many bodies, scans and domains go by.
+func TestMemoryStateStaysWithinItsBounds(t *testing.T) {
+	cfg := testConfig()
+	cfg.DedupMaxEntries, cfg.MaxOpenScans, cfg.MaxDomains = 100, 10, 20
+	s := NewMemory(cfg, t0)
+	b := s.memory
+	for round := range 4 {
+		for i := range 1000 {
+			n := round*1000 + i
+			domain, scan := fmt.Sprintf("d%d", n%50), fmt.Sprintf("s%d", n%40)
+			body := finding(domain, scan, fmt.Sprintf("t%d", n), "high", n)
+			switch n % 4 {
+			case 0:
+				body = started(domain, scan)
+			case 3:
+				body = finished(domain, scan, 1, 0, 0)
+			}
+			deliver(t, s, body, t0)
+		}
+		require.NoError(t, s.Maintain(context.Background(), t0))
+
+		b.mu.Lock()
+		assert.LessOrEqual(t, len(b.claims), cfg.DedupMaxEntries, "claims")
+		assert.LessOrEqual(t, b.openCount, cfg.MaxOpenScans, "open scans")
+		assert.LessOrEqual(t, len(b.scans)-b.openCount, cfg.MaxOpenScans, "closed scans")
+		assert.LessOrEqual(t, len(b.domains), cfg.MaxDomains, "domain records")
+		for name, q := range map[string]struct{ items, live int }{
+			"claim order":  {len(b.claimOrder.items) - b.claimOrder.head, len(b.claims)},
+			"open order":   {len(b.openOrder.items) - b.openOrder.head, b.openCount},
+			"closed order": {len(b.closedOrder.items) - b.closedOrder.head, len(b.scans) - b.openCount},
+			"domain order": {len(b.domainOrder.items) - b.domainOrder.head, len(b.domains)},
+		} {
+			assert.LessOrEqual(t, q.items, 2*q.live+64, "%s after round %d", name, round)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// A domain lists at most maxOpenPerDomain open scans, and a scan counts at
+// most maxTitlesPerScan titles: a title first seen past that bound is not
+// counted, so it never reaches the per-type limit.
+func TestARecordsListsAreBounded(t *testing.T) {
+	forEachBackend(t, testConfig(), func(t *testing.T, s *State) {
+		for i := range maxOpenPerDomain + 4 {
+			deliver(t, s, started("d", fmt.Sprintf("s%d", i)), t0)
+		}
+		open := domainRecord(t, s, "d").Open
+		assert.Len(t, open, maxOpenPerDomain)
+		assert.Equal(t, scanKey("d", fmt.Sprintf("s%d", maxOpenPerDomain+3)), open[len(open)-1], "the newest kept")
+
+		n := 0
+		for i := range maxTitlesPerScan {
+			deliver(t, s, finding("d", "s0", fmt.Sprintf("title %d", i), "high", n), t0)
+			n++
+		}
+		for range perTypeLimit {
+			deliver(t, s, finding("d", "s0", "late", "high", n), t0)
+			n++
+		}
+		got := deliver(t, s, finished("d", "s0", n, 0, 0), t0).Insight
+		assert.Contains(t, got.LimitReached, LimitPerScan)
+		assert.NotContains(t, got.LimitedTitles, "late")
+	})
+}
+
+// A queue whose oldest entry stays live (a quiet domain) drops the stale
+// entries behind it (a busy domain's earlier updates).
+func TestMemoryQueuesDropWhatTheyNoLongerList(t *testing.T) {
+	s := NewMemory(testConfig(), t0)
+	b := s.memory
+	deliver(t, s, started("quiet", "s"), t0)
+	for i := range 1000 {
+		deliver(t, s, started("busy", fmt.Sprintf("s%d", i)), t0)
+		deliver(t, s, finished("busy", fmt.Sprintf("s%d", i), 0, 0, 0), t0)
+	}
+	require.NoError(t, s.Maintain(context.Background(), t0))
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	assert.LessOrEqual(t, len(b.domainOrder.items)-b.domainOrder.head, 2*len(b.domains)+64)
+}
