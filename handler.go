@@ -100,7 +100,7 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	}
 	d, err := r.state.Claim(ctx, key, received)
 	if err != nil {
-		return r.stateUnavailable(err)
+		return r.stateUnavailable(ctx, err)
 	}
 	switch d.Status {
 	case state.ClaimBusy:
@@ -108,7 +108,7 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	case state.ClaimDuplicate:
 		// Answered once the memory of it is durable, like the first answer.
 		if err := r.state.Sync(ctx); err != nil {
-			return r.stateUnavailable(err)
+			return r.stateUnavailable(ctx, err)
 		}
 		return answerDuplicate
 	}
@@ -128,7 +128,7 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 			zap.Strings("fields", e.InvalidFields))
 	}
 	if err := r.state.Record(ctx, &d, &e, received); err != nil {
-		return r.stateUnavailable(err)
+		return r.stateUnavailable(ctx, err)
 	}
 
 	logsErr := r.consumeLogs(ctx, r.translator.webhookLogs(&e, d.Insight, text, received))
@@ -138,7 +138,7 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 		r.settings.Logger.Warn("Could not remember a delivered Detectify webhook", zap.Error(err))
 	}
 	if err := r.state.Sync(ctx); err != nil {
-		return r.stateUnavailable(err)
+		return r.stateUnavailable(ctx, err)
 	}
 	switch {
 	case logsErr == nil:
@@ -170,9 +170,20 @@ func (r *detectifyReceiver) refuse(req *http.Request, a answer, err error) answe
 	return a
 }
 
-func (r *detectifyReceiver) stateUnavailable(err error) answer {
-	r.settings.Logger.Warn("Detectify receiver state unavailable; the webhook will be retried", zap.Error(err))
+func (r *detectifyReceiver) stateUnavailable(ctx context.Context, err error) answer {
+	r.stateFailed(ctx, "Detectify receiver state unavailable; the webhook will be retried", err)
 	return answerStateDown
+}
+
+// stateFailed logs a failure of the state that a webhook or a periodic task
+// pays for, and counts it when the state is in Redis: the failures users
+// alert on, not every failed round trip (go-redis retries, and answers such
+// as NOSCRIPT that it handles itself).
+func (r *detectifyReceiver) stateFailed(ctx context.Context, msg string, err error) {
+	r.settings.Logger.Warn(msg, zap.Error(err))
+	if r.cfg.SharedState.Redis != nil {
+		r.telemetry.ReceiverDetectifyRedisErrors.Add(ctx, 1)
+	}
 }
 
 var signatureAnswers = map[error]answer{

@@ -43,7 +43,7 @@ func (r *detectifyReceiver) everyInterval(ctx context.Context) {
 	r.emitMetrics(ctx, true)
 	r.reportStalledScans(ctx, now)
 	if err := r.state.Maintain(ctx, now); err != nil {
-		r.settings.Logger.Warn("Could not forget idle Detectify domains", zap.Error(err))
+		r.stateFailed(ctx, "Could not forget idle Detectify domains", err)
 	}
 	r.recordStateTelemetry(ctx)
 	r.state.Checkpoint()
@@ -59,7 +59,7 @@ func (r *detectifyReceiver) emitMetrics(ctx context.Context, all bool) {
 	}
 	domains, err := r.state.Metrics(ctx, all)
 	if err != nil {
-		r.settings.Logger.Warn("Could not read the Detectify metrics state", zap.Error(err))
+		r.stateFailed(ctx, "Could not read the Detectify metrics state", err)
 		return
 	}
 	if len(domains) == 0 {
@@ -91,7 +91,7 @@ func (r *detectifyReceiver) consumeMetrics(ctx context.Context, md pmetric.Metri
 func (r *detectifyReceiver) reportStalledScans(ctx context.Context, now time.Time) {
 	stalled, err := r.state.Sweep(ctx, now)
 	if err != nil { // what was stalled before the error is still reported
-		r.settings.Logger.Warn("Could not look for every stalled Detectify scan", zap.Error(err))
+		r.stateFailed(ctx, "Could not look for every stalled Detectify scan", err)
 	}
 	if len(stalled) == 0 {
 		return
@@ -99,7 +99,7 @@ func (r *detectifyReceiver) reportStalledScans(ctx context.Context, now time.Tim
 	err = r.consumeLogs(ctx, r.translator.stalledLogs(stalled, now))
 	if err != nil && !consumererror.IsPermanent(err) {
 		if err := r.state.Unstall(ctx, stalled, now); err != nil {
-			r.settings.Logger.Warn("Could not keep stalled Detectify scans for a retry", zap.Error(err))
+			r.stateFailed(ctx, "Could not keep stalled Detectify scans for a retry", err)
 		}
 	}
 }

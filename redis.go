@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"time"
 
@@ -79,23 +78,18 @@ func (r *detectifyReceiver) openSharedState(ctx context.Context, cfg *RedisConfi
 	return nil
 }
 
-// redisTelemetry counts the round trips to Redis and their failures. A
-// missing key and a transaction that lost a race are answers, not failures.
+// redisTelemetry times the round trips to Redis. Its failures are counted
+// where they cost something (stateFailed): a round trip that fails may be
+// retried by go-redis, or be an answer it handles itself.
 type redisTelemetry struct{ t *metadata.TelemetryBuilder }
 
-func (h redisTelemetry) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := next(ctx, network, addr)
-		h.record(ctx, time.Time{}, err)
-		return conn, err
-	}
-}
+func (h redisTelemetry) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h redisTelemetry) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmd)
-		h.record(ctx, start, err)
+		h.t.ReceiverDetectifyRedisLatency.Record(ctx, time.Since(start).Seconds())
 		return err
 	}
 }
@@ -104,16 +98,7 @@ func (h redisTelemetry) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmds)
-		h.record(ctx, start, err)
-		return err
-	}
-}
-
-func (h redisTelemetry) record(ctx context.Context, start time.Time, err error) {
-	if !start.IsZero() {
 		h.t.ReceiverDetectifyRedisLatency.Record(ctx, time.Since(start).Seconds())
-	}
-	if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, redis.TxFailedErr) {
-		h.t.ReceiverDetectifyRedisErrors.Add(ctx, 1)
+		return err
 	}
 }

@@ -70,7 +70,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverDetectifyRedisErrors, err = builder.meter.Int64Counter(
 		"otelcol_receiver_detectify_redis_errors",
-		metric.WithDescription("Round trips to Redis (`shared_state`) that failed; each makes a webhook answer 503, or a periodic task wait for the next interval. [Alpha]"),
+		metric.WithDescription("Failures of the state in Redis (`shared_state`) that made a webhook answer 503, or a periodic task wait for the next interval (after go-redis's own retries). [Alpha]"),
 		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)

@@ -40,7 +40,7 @@ func AssertEqualReceiverDetectifyDomainsOverflowed(t *testing.T, tt *componentte
 func AssertEqualReceiverDetectifyRedisErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_detectify_redis_errors",
-		Description: "Round trips to Redis (`shared_state`) that failed; each makes a webhook answer 503, or a periodic task wait for the next interval. [Alpha]",
+		Description: "Failures of the state in Redis (`shared_state`) that made a webhook answer 503, or a periodic task wait for the next interval (after go-redis's own retries). [Alpha]",
 		Unit:        "{error}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
