@@ -456,7 +456,7 @@ func (j *journal) close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("storage: a write was still running at shutdown: %w", ctx.Err())
 	}
-	j.requestSnapshotLocked()
+	j.requestSnapshot()
 	j.write(ctx)
 	j.mu.Lock()
 	var err error
@@ -465,12 +465,6 @@ func (j *journal) close(ctx context.Context) error {
 	}
 	j.mu.Unlock()
 	return errors.Join(err, j.client.Close(ctx))
-}
-
-func (j *journal) requestSnapshotLocked() {
-	j.b.mu.Lock()
-	j.wantSnapshot = true
-	j.b.mu.Unlock()
 }
 
 // newEpoch returns a name no earlier run used.

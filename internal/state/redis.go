@@ -233,6 +233,7 @@ func (b *redisBackend) domainRecords(ctx context.Context, all bool) (map[string]
 		}
 		values, err := b.client.MGet(ctx, keys...).Result()
 		if err != nil {
+			b.gaugesChangedRecords(changed)
 			return nil, unavailable(err)
 		}
 		var gone []any
@@ -380,7 +381,7 @@ func (b *redisBackend) loadCounts(ctx context.Context, now time.Time) (time.Time
 
 // scanTTL is how long a scan key lives after its last change.
 func (b *redisBackend) scanTTL() time.Duration {
-	return max(b.cfg.closedRetention(), b.cfg.StaleScanAfter) + scanMargin
+	return b.cfg.closedRetention() + scanMargin
 }
 
 func (b *redisBackend) domainTTL() time.Duration {
