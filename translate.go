@@ -2,7 +2,6 @@ package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -25,7 +24,6 @@ const (
 	eventNameFinding      = "detectify.finding"
 	eventNameAssetChanged = "detectify.asset.changed"
 	eventNameOther        = "detectify.event"
-	attrServiceName       = "service.name"
 )
 
 // recordTranslator builds the log records. It writes pdata directly: a
@@ -37,16 +35,14 @@ const (
 // (docs/PERFORMANCE.md, trick 6).
 type recordTranslator struct {
 	events       metadata.EventsConfig
-	serviceName  bool // resource attribute service.name enabled
+	resource     pcommon.Resource // the metrics' resource: service.name when enabled
 	scopeVersion string
 }
 
 func newRecordTranslator(set receiver.Settings, cfg *Config) *recordTranslator {
-	return &recordTranslator{
-		events:       cfg.Events,
-		serviceName:  cfg.ResourceAttributes.ServiceName.Enabled,
-		scopeVersion: set.BuildInfo.Version,
-	}
+	rb := metadata.NewResourceBuilder(cfg.ResourceAttributes)
+	rb.SetServiceName(serviceName)
+	return &recordTranslator{events: cfg.Events, resource: rb.Emit(), scopeVersion: set.BuildInfo.Version}
 }
 
 // eventName names the record of a kind of message; enabled is false when
@@ -71,9 +67,7 @@ func (t *recordTranslator) eventName(kind message.Kind) (name string, enabled bo
 func (t *recordTranslator) newLogs() (plog.Logs, plog.LogRecordSlice) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
-	if t.serviceName {
-		rl.Resource().Attributes().PutStr(attrServiceName, serviceName)
-	}
+	t.resource.CopyTo(rl.Resource())
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	sl.Scope().SetVersion(t.scopeVersion)
@@ -188,24 +182,7 @@ func putValue(attrs pcommon.Map, key string, value any) {
 			slice.AppendEmpty().SetStr(s)
 		}
 	case []any:
-		slice := attrs.PutEmptySlice(key)
-		slice.EnsureCapacity(len(v))
-		for _, item := range v {
-			putSliceItem(slice.AppendEmpty(), item)
-		}
-	}
-}
-
-func putSliceItem(dst pcommon.Value, item any) {
-	switch v := item.(type) {
-	case string:
-		dst.SetStr(v)
-	case int64:
-		dst.SetInt(v)
-	case float64:
-		dst.SetDouble(v)
-	case bool:
-		dst.SetBool(v)
+		_ = attrs.PutEmptySlice(key).FromRaw(v) // items of the same scalar types
 	}
 }
 
@@ -239,7 +216,7 @@ func severityOf(e *message.Event) severity {
 	if e.Kind != message.KindFinding {
 		return defaultSeverity
 	}
-	if s, ok := levelSeverities[strings.ToLower(e.Level)]; ok {
+	if s, ok := levelSeverities[e.Level]; ok { // Level is lower-cased
 		return s
 	}
 	return defaultSeverity
