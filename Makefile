@@ -131,14 +131,14 @@ check-generated: generate
 	  git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); \
 	  echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
 
-# go mod tidy must leave every module's go.mod and go.sum as they are.
+# go mod tidy must leave every module's go.mod and go.sum as they are
+# (-diff prints what it would change, and writes nothing).
 MODULES := . e2e
 tidy-check:
 	@for m in $(MODULES); do \
-	  (cd $$m && GOPROXY=$(GOPROXY_ONLY) $(GO) mod tidy) || exit 1; \
+	  (cd $$m && GOPROXY=$(GOPROXY_ONLY) $(GO) mod tidy -diff) || \
+	  { echo "go mod tidy changes $$m/go.mod or go.sum: run it and commit the result"; exit 1; }; \
 	done
-	@if [ -n "$$(git status --porcelain -- go.mod go.sum e2e/go.mod e2e/go.sum)" ]; then \
-	  git diff -- go.mod e2e/go.mod; echo "go mod tidy changes go.mod/go.sum: run it and commit the result"; exit 1; fi
 
 lint: $(LINTER) tidy-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -43,6 +43,7 @@ while read -r mod _; do
   esac
 done < <(go list -m -f '{{if not .Main}}{{.Path}} {{.Version}}{{end}}' all 2>/dev/null | grep -E '^(go.opentelemetry.io/collector/|github.com/open-telemetry/opentelemetry-collector-contrib/)')
 
+[ ${#targets[@]} -gt 0 ] || { echo "compat: no collector module to upgrade: go list failed?"; exit 1; }
 echo "compat: upgrading ${#targets[@]} collector modules"
 [ ${#notserved[@]} -eq 0 ] || echo "compat: not served at this release, kept: ${notserved[*]}"
 go get "${targets[@]}" >/dev/null
@@ -50,6 +51,11 @@ go mod tidy
 echo "compat: the receiver now builds against:"
 go list -m go.opentelemetry.io/collector/component go.opentelemetry.io/collector/config/confighttp \
   go.opentelemetry.io/collector/receiver go.opentelemetry.io/collector/pdata
+# Proven against the release only if it is the one built against.
+for want in "go.opentelemetry.io/collector/receiver $CORE" "go.opentelemetry.io/collector/component $STABLE"; do
+  got=$(go list -m -f '{{.Path}} {{.Version}}' "${want% *}")
+  [ "$got" = "$want" ] || { echo "compat: $got, want $want"; exit 1; }
+done
 
 echo "compat: unit tests with -race"
 go vet ./...
@@ -64,9 +70,11 @@ cp "$root/compat/builder-config.yaml" manifest.yaml
 binary=$work/otelcol-compat/otelcol-compat
 
 echo "compat: smoke run"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Two ports at once, both bound while chosen, so they differ.
+free_ports() { python3 -c 'import socket; s=[socket.socket() for _ in range(2)]; [x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])'; }
 fetch() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
-export COMPAT_ENDPOINT=127.0.0.1:$(free_port) COMPAT_METRICS_ENDPOINT=127.0.0.1:$(free_port)
+read -r port metrics_port < <(free_ports)
+export COMPAT_ENDPOINT=127.0.0.1:$port COMPAT_METRICS_ENDPOINT=127.0.0.1:$metrics_port
 export COMPAT_SECRET=compat-secret-0123456789 COMPAT_STORAGE_DIR=$work/storage
 rm -rf "$COMPAT_STORAGE_DIR" && mkdir -p "$COMPAT_STORAGE_DIR"
 "$binary" --config="$root/compat/collector.yaml" >"$work/collector.log" 2>&1 &
