@@ -34,7 +34,7 @@ func detectifySeries(url string) (map[string]float64, error) {
 	return out, nil
 }
 
-// findingsKey, scansKey and scansOpenKey name series the way detectifySeries keys them.
+// findingsKey and the others name series the way detectifySeries keys them.
 func findingsKey(domain, severity string) string {
 	return fmt.Sprintf(`detectify_findings_total{detectify_domain=%q,detectify_finding_severity=%q}`, domain, severity)
 }
@@ -45,6 +45,14 @@ func scansKey(domain, state string) string {
 
 func scansOpenKey(domain string) string {
 	return fmt.Sprintf(`detectify_scans_open{detectify_domain=%q}`, domain)
+}
+
+func scanFindingsKey(domain, category string) string {
+	return fmt.Sprintf(`detectify_scan_findings{detectify_domain=%q,detectify_finding_category=%q}`, domain, category)
+}
+
+func undeliveredKey(domain string) string {
+	return fmt.Sprintf(`detectify_scan_findings_undelivered{detectify_domain=%q}`, domain)
 }
 
 // counterSeries keeps the counters of a page (findings and scans), without

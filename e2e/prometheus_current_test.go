@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -39,7 +38,7 @@ func TestPrometheusCurrentFormatCriticalFinding(t *testing.T) {
 	// 1. The scans start: each domain's critical series appears at 0.
 	stack.sendAll(ctx, t, [][]byte{seedMsgs[0], genMsgs[0]})
 	for _, domain := range []string{docDomain, genDomain} {
-		stack.waitValue(ctx, t, promFindings(domain, "critical"), 0)
+		stack.waitValue(ctx, t, findingsKey(domain, "critical"), 0)
 	}
 
 	// 2. The findings and the completions.
@@ -57,31 +56,31 @@ func TestPrometheusCurrentFormatCriticalFinding(t *testing.T) {
 	// 3. What Prometheus stored. The documented scan reports one critical
 	// finding, the one delivered.
 	want := map[string]float64{
-		promFindings(docDomain, "critical"):        1,
-		promFindings(docDomain, "high"):            0,
-		promFindings(docDomain, "medium"):          0,
-		promScans(docDomain, "started"):            1,
-		promScans(docDomain, "finished"):           1,
-		promScans(docDomain, "stalled"):            0,
-		promScanFindings(docDomain, "critical"):    1,
-		promScanFindings(docDomain, "high"):        0,
-		promScanFindings(docDomain, "medium"):      0,
-		promScanFindings(docDomain, "low"):         2,
-		promScanFindings(docDomain, "information"): 3,
-		promUndelivered(docDomain):                 0,
-		promScansOpen(docDomain):                   0,
-		promScans(genDomain, "finished"):           1,
-		promUndelivered(genDomain):                 float64(gen.summary.Withheld),
-		promScansOpen(genDomain):                   0,
+		findingsKey(docDomain, "critical"):        1,
+		findingsKey(docDomain, "high"):            0,
+		findingsKey(docDomain, "medium"):          0,
+		scansKey(docDomain, "started"):            1,
+		scansKey(docDomain, "finished"):           1,
+		scansKey(docDomain, "stalled"):            0,
+		scanFindingsKey(docDomain, "critical"):    1,
+		scanFindingsKey(docDomain, "high"):        0,
+		scanFindingsKey(docDomain, "medium"):      0,
+		scanFindingsKey(docDomain, "low"):         2,
+		scanFindingsKey(docDomain, "information"): 3,
+		undeliveredKey(docDomain):                 0,
+		scansOpenKey(docDomain):                   0,
+		scansKey(genDomain, "finished"):           1,
+		undeliveredKey(genDomain):                 float64(gen.summary.Withheld),
+		scansOpenKey(genDomain):                   0,
 	}
 	found := gen.summary.Found
 	for level, n := range map[string]int{
 		"critical": found.Critical, "high": found.High, "medium": found.Medium, "low": found.Low, "information": found.Information,
 	} {
-		want[promScanFindings(genDomain, level)] = float64(n)
+		want[scanFindingsKey(genDomain, level)] = float64(n)
 	}
 	for _, level := range []string{"critical", "high", "medium"} {
-		want[promFindings(genDomain, level)] = float64(gen.byLevel[level])
+		want[findingsKey(genDomain, level)] = float64(gen.byLevel[level])
 	}
 	for query, v := range want {
 		stack.waitValue(ctx, t, query, v)
@@ -100,24 +99,4 @@ func TestPrometheusCurrentFormatCriticalFinding(t *testing.T) {
 			t.Errorf("%s had only a critical finding, yet alerted %v", docDomain, a.Labels)
 		}
 	}
-}
-
-func promFindings(domain, level string) string {
-	return fmt.Sprintf(`detectify_findings_total{detectify_domain=%q,detectify_finding_severity=%q}`, domain, level)
-}
-
-func promScans(domain, state string) string {
-	return fmt.Sprintf(`detectify_scans_total{detectify_domain=%q,detectify_scan_state=%q}`, domain, state)
-}
-
-func promScanFindings(domain, category string) string {
-	return fmt.Sprintf(`detectify_scan_findings{detectify_domain=%q,detectify_finding_category=%q}`, domain, category)
-}
-
-func promUndelivered(domain string) string {
-	return fmt.Sprintf(`detectify_scan_findings_undelivered{detectify_domain=%q}`, domain)
-}
-
-func promScansOpen(domain string) string {
-	return fmt.Sprintf(`detectify_scans_open{detectify_domain=%q}`, domain)
 }

@@ -55,7 +55,7 @@ func TestPrometheusWithheldFindingsAndStalledScan(t *testing.T) {
 	// in well under a second, far from stalling.
 	stack.sendAll(ctx, t, stalledMsgs)
 	opened := time.Now()
-	stack.waitValue(ctx, t, promScans(stalledDomain, "stalled"), 0)
+	stack.waitValue(ctx, t, scansKey(stalledDomain, "stalled"), 0)
 	if time.Since(opened) >= promStaleScanAfter {
 		t.Fatalf("Prometheus stored the stalled series' 0 only %s after the scan opened, past stale_scan_after: "+
 			"the test cannot tell a rise from a series that appeared at 1", time.Since(opened))
@@ -63,7 +63,7 @@ func TestPrometheusWithheldFindingsAndStalledScan(t *testing.T) {
 	stack.sendAll(ctx, t, withheldMsgs)
 
 	// Withheld findings: the gauge, then the alert.
-	stack.waitValue(ctx, t, promUndelivered(withheldDomain), float64(withheld.summary.Withheld))
+	stack.waitValue(ctx, t, undeliveredKey(withheldDomain), float64(withheld.summary.Withheld))
 	alert := stack.waitAlert(t, "DetectifyWithheldFindings", map[string]string{"detectify_domain": withheldDomain})
 	promCheckAlert(t, alert, map[string]string{
 		"alertname":        "DetectifyWithheldFindings",
@@ -77,14 +77,14 @@ func TestPrometheusWithheldFindingsAndStalledScan(t *testing.T) {
 	// high), no scan open.
 	found := withheld.summary.Found
 	for query, want := range map[string]float64{
-		promScanFindings(withheldDomain, "critical"): float64(found.Critical + found.High),
-		promScanFindings(withheldDomain, "medium"):   float64(found.Medium),
-		promScanFindings(withheldDomain, "notice"):   float64(found.Low + found.Information),
-		promFindings(withheldDomain, "high"):         float64(withheld.byLevel["high"]),
-		promFindings(withheldDomain, "medium"):       float64(withheld.byLevel["medium"]),
-		promFindings(withheldDomain, "critical"):     0,
-		promScansOpen(withheldDomain):                0,
-		promScans(withheldDomain, "stalled"):         0,
+		scanFindingsKey(withheldDomain, "critical"): float64(found.Critical + found.High),
+		scanFindingsKey(withheldDomain, "medium"):   float64(found.Medium),
+		scanFindingsKey(withheldDomain, "notice"):   float64(found.Low + found.Information),
+		findingsKey(withheldDomain, "high"):         float64(withheld.byLevel["high"]),
+		findingsKey(withheldDomain, "medium"):       float64(withheld.byLevel["medium"]),
+		findingsKey(withheldDomain, "critical"):     0,
+		scansOpenKey(withheldDomain):                0,
+		scansKey(withheldDomain, "stalled"):         0,
 	} {
 		stack.waitValue(ctx, t, query, want)
 	}
@@ -92,8 +92,8 @@ func TestPrometheusWithheldFindingsAndStalledScan(t *testing.T) {
 		withheldDomain, found, withheld.summary.Sent, withheld.summary.Withheld, len(withheld.titles))
 
 	// The stalled scan: counted once, no longer open, then the alert.
-	stack.waitValue(ctx, t, promScans(stalledDomain, "stalled"), 1)
-	stack.waitValue(ctx, t, promScansOpen(stalledDomain), 0)
+	stack.waitValue(ctx, t, scansKey(stalledDomain, "stalled"), 1)
+	stack.waitValue(ctx, t, scansOpenKey(stalledDomain), 0)
 	alert = stack.waitAlert(t, "DetectifyStalledScan", map[string]string{"detectify_domain": stalledDomain})
 	promCheckAlert(t, alert, map[string]string{
 		"alertname":        "DetectifyStalledScan",
@@ -111,8 +111,11 @@ func TestPrometheusWithheldFindingsAndStalledScan(t *testing.T) {
 			t.Errorf("unexpected alert %v %v", a.Labels, a.Annotations)
 		}
 	}
-	if v, _, err := promQueryValue(ctx, stack.promURL, promUndelivered(stalledDomain)); err == nil {
-		t.Errorf("%s = %v, want no series: the scan never finished", promUndelivered(stalledDomain), v)
+	switch samples, err := promQuery(ctx, stack.promURL, undeliveredKey(stalledDomain)); {
+	case err != nil:
+		t.Errorf("query %s: %v", undeliveredKey(stalledDomain), err)
+	case len(samples) > 0:
+		t.Errorf("%s = %v, want no series: the scan never finished", undeliveredKey(stalledDomain), samples)
 	}
 }
 

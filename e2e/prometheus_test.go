@@ -38,7 +38,7 @@ func TestPrometheusAlertsOnNewHighFinding(t *testing.T) {
 	// appear at 0.
 	stack.send(ctx, t, fmt.Sprintf(
 		`{"type":"event_scan_started","domain":%q,"report_url":%q}`, domain, report))
-	highQuery := fmt.Sprintf(`detectify_findings_total{detectify_domain=%q,detectify_finding_severity="high"}`, domain)
+	highQuery := findingsKey(domain, "high")
 	stack.waitValue(ctx, t, highQuery, 0)
 
 	// 2. A high finding: the alert must reach the sink.
@@ -77,8 +77,8 @@ func TestPrometheusAlertsOnNewHighFinding(t *testing.T) {
 		}
 	}
 	t.Logf("findings series as stored: %v", sample.Metric)
-	promExpectValue(ctx, t, stack.promURL, fmt.Sprintf(`detectify_findings_total{detectify_domain=%q,detectify_finding_severity="medium"}`, domain), 0)
-	promExpectValue(ctx, t, stack.promURL, fmt.Sprintf(`detectify_findings_total{detectify_domain=%q,detectify_finding_severity="critical"}`, domain), 0)
+	promExpectValue(ctx, t, stack.promURL, findingsKey(domain, "medium"), 0)
+	promExpectValue(ctx, t, stack.promURL, findingsKey(domain, "critical"), 0)
 	promExpectValue(ctx, t, stack.promURL, fmt.Sprintf(`detectify_scans_total{detectify_domain=%q,detectify_scan_state="started"}`, domain), 1)
 
 	// 4. The scan finishes: the last-scan gauges and the finished counter.
@@ -91,13 +91,13 @@ func TestPrometheusAlertsOnNewHighFinding(t *testing.T) {
 		query string
 		want  float64
 	}{
-		{fmt.Sprintf(`detectify_scans_total{detectify_domain=%q,detectify_scan_state="finished"}`, domain), 1},
-		{fmt.Sprintf(`detectify_scan_findings{detectify_domain=%q,detectify_finding_category="critical"}`, domain), 1},
-		{fmt.Sprintf(`detectify_scan_findings{detectify_domain=%q,detectify_finding_category="medium"}`, domain), 2},
-		{fmt.Sprintf(`detectify_scan_findings{detectify_domain=%q,detectify_finding_category="notice"}`, domain), 4},
-		{fmt.Sprintf(`detectify_scan_findings_undelivered{detectify_domain=%q}`, domain), 2},
-		{fmt.Sprintf(`detectify_scans_open{detectify_domain=%q}`, domain), 0},
-		{fmt.Sprintf(`detectify_scans_total{detectify_domain=%q,detectify_scan_state="stalled"}`, domain), 0},
+		{scansKey(domain, "finished"), 1},
+		{scanFindingsKey(domain, "critical"), 1},
+		{scanFindingsKey(domain, "medium"), 2},
+		{scanFindingsKey(domain, "notice"), 4},
+		{undeliveredKey(domain), 2},
+		{scansOpenKey(domain), 0},
+		{scansKey(domain, "stalled"), 0},
 		{fmt.Sprintf(`count(detectify_scan_duration_seconds{detectify_domain=%q} > 0)`, domain), 1},
 	} {
 		stack.waitValue(ctx, t, w.query, w.want)

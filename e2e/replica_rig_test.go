@@ -445,7 +445,7 @@ func within(seconds float64, lo, hi time.Duration) error {
 // scan, its withheld findings and duration; for one that never finished,
 // none.
 func checkScanGauges(page map[string]float64, sc *replicaScan) error {
-	undelivered, hasUndelivered := page[fmt.Sprintf(`detectify_scan_findings_undelivered{detectify_domain=%q}`, sc.Domain)]
+	undelivered, hasUndelivered := page[undeliveredKey(sc.Domain)]
 	duration, hasDuration := page[fmt.Sprintf(`detectify_scan_duration_seconds{detectify_domain=%q}`, sc.Domain)]
 	if sc.finished == nil {
 		if hasUndelivered || hasDuration {

@@ -204,14 +204,6 @@ func (s *persistentSender) deliverAll(ctx context.Context, workers int, msgs []s
 	return <-errs
 }
 
-// ack returns how the body's delivery ended, if it did.
-func (s *persistentSender) ack(digest [sha256.Size]byte) (acknowledgement, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.acknowledged[digest]
-	return a, ok
-}
-
 // closeIdle closes the connections the sender keeps open, so that a
 // collector stopped now need not wait for them.
 func (s *persistentSender) closeIdle() { s.client.CloseIdleConnections() }
