@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
@@ -171,14 +170,11 @@ func (s *sender) attempt(ctx context.Context, m prepared, t *tally) (int, error)
 				return 0, ctx.Err()
 			}
 			t.transportErrors++
-			if permanentTransportError(err) {
-				if t.firstError == "" {
-					t.firstError, t.firstErrorAt = err.Error(), time.Now()
-				}
-				return 0, err
-			}
 			if t.firstError == "" {
 				t.firstError, t.firstErrorAt = err.Error(), time.Now()
+			}
+			if permanentTransportError(err) {
+				return 0, err
 			}
 			lastErr, status = err, 0
 			delay = retryDelay("", try, s.cfg.BackoffBase, s.cfg.MaxBackoff, time.Now())
@@ -224,13 +220,10 @@ func (s *sender) post(ctx context.Context, m prepared, t *tally) (int, string, e
 }
 
 // permanentTransportError reports errors no retry can mend: a certificate
-// the sender does not trust.
+// the sender does not trust (crypto/tls wraps every verification failure).
 func permanentTransportError(err error) bool {
-	var unknown x509.UnknownAuthorityError
-	var invalid x509.CertificateInvalidError
-	var hostname x509.HostnameError
 	var verification *tls.CertificateVerificationError
-	return errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) || errors.As(err, &verification)
+	return errors.As(err, &verification)
 }
 
 func gzipBytes(b []byte) ([]byte, error) {
