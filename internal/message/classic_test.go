@@ -161,6 +161,9 @@ func TestDuplicateKeys(t *testing.T) {
 		`{"event_type":"finding","finding":{"title":"a"},"finding":{"title":"b"}}`,
 		`{"event_type":"finding","finding":{"cvss_scores":{"v3":{"score":1,"score":9}}}}`,
 		`{"event_type":"finding","finding":{"x":1,"x":2}}`,
+		// No subject object: the top level's finding fields are read.
+		`{"event_type":"finding","found_at":"https://a/","found_at":"https://b/"}`,
+		`{"event_type":"finding","id":"a","id":"b"}`,
 	} {
 		t.Run(body, func(t *testing.T) {
 			_, err := Parse([]byte(body))

@@ -131,6 +131,8 @@ func TestCurrentDomain(t *testing.T) {
 		{"asset of the wrong type", `{"event_type":"finding","finding":{"asset":7,"host":"h.com"}}`, "h.com", []string{"finding.asset"}},
 		{"asset event: its name", `{"event_type":"asset_added","asset":{"name":"n.com","asset":"a.com","domain":"d.com"}}`, "n.com", nil},
 		{"asset event: else asset", `{"event_type":"asset_added","asset":{"asset":"a.com","domain":"d.com"}}`, "a.com", nil},
+		{"asset event, its subject under another key", `{"event_type":"asset.updated","resource":{"name":"a.com","domain":"d.com"}}`, "a.com", nil},
+		{"an asset subject of another event", `{"event_type":"other","asset":{"name":"a.com","domain":"d.com"}}`, "a.com", nil},
 		{"scan event", `{"event_type":"scan_completed","scan":{"asset":"a.com"}}`, "a.com", nil},
 		{"none", `{"event_type":"finding","finding":{"title":"t"}}`, "", nil},
 	}
