@@ -142,6 +142,25 @@ type crashableStorage struct {
 	mu     sync.Mutex
 	data   map[string][]byte
 	writes int
+	// gate, when set, holds every write until it is closed; held hears of
+	// each write waiting.
+	gate, held chan struct{}
+}
+
+// holdWrites makes writes wait until release; held receives once for each
+// write that waits.
+func (s *crashableStorage) holdWrites() (held <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate, s.held = make(chan struct{}), make(chan struct{}, 16)
+	return s.held, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.gate != nil {
+			close(s.gate)
+			s.gate = nil
+		}
+	}
 }
 
 func newCrashableStorage() *crashableStorage { return &crashableStorage{data: map[string][]byte{}} }
@@ -182,6 +201,16 @@ func (c crashableClient) Delete(ctx context.Context, key string) error {
 }
 
 func (c crashableClient) Batch(_ context.Context, ops ...*storage.Operation) error {
+	c.s.mu.Lock()
+	gate, held := c.s.gate, c.s.held
+	c.s.mu.Unlock()
+	if gate != nil && slices.ContainsFunc(ops, func(op *storage.Operation) bool { return op.Type != storage.Get }) {
+		select {
+		case held <- struct{}{}:
+		default: // nobody counts them
+		}
+		<-gate
+	}
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	for _, op := range ops {
@@ -227,6 +256,27 @@ func TestACrashAfterTheAnswerLosesNothing(t *testing.T) {
 		assert.Equal(t, answerText(answerDuplicate), after.post(body).body)
 	}
 	assert.Empty(t, after.logs.records())
+}
+
+// A redelivery is answered duplicate only once what it duplicates is
+// written: while the first delivery's write is held, neither is answered.
+func TestADuplicateIsAnsweredOnceTheOriginalIsWritten(t *testing.T) {
+	store := newCrashableStorage()
+	h := newHarnessOn(t, store.host(), withStorage)
+	held, release := store.holdWrites()
+	t.Cleanup(release) // before the harness's shutdown, which writes
+	answers := make(chan response, 2)
+	go func() { answers <- h.post(seedFinding) }()
+	<-held // the first delivery is settled, its write waiting
+	go func() { answers <- h.post(seedFinding) }()
+	select {
+	case a := <-answers:
+		t.Fatalf("answered %d %s before the original was written", a.status, a.body)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	got := []string{(<-answers).body, (<-answers).body}
+	assert.ElementsMatch(t, []string{answerText(answerAccepted), answerText(answerDuplicate)}, got)
 }
 
 // Every metrics_interval the state is written whole, so that a restart
