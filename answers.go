@@ -44,14 +44,6 @@ var (
 	answerUnhealthy    = answer{http.StatusServiceUnavailable, -1, "the receiver's state is unavailable"}
 )
 
-// allAnswers lists every answer, for the test that holds answers to them.
-var allAnswers = []answer{
-	answerAccepted, answerDuplicate, answerTooLarge, answerUnreadable, answerContentType, answerNotUTF8,
-	answerNotObject, answerInvalidJSON, answerDuplicateKey, answerInFlight, answerRetry, answerRefused,
-	answerStateDown, answerSigMissing, answerSigAmbiguous, answerSigEncoding, answerSigMismatch,
-	answerHealthy, answerUnhealthy,
-}
-
 // write sends the answer: JSON for 2xx, a plain-text reason otherwise, and
 // Retry-After with every 503.
 func (a answer) write(w http.ResponseWriter) {

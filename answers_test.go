@@ -12,6 +12,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// allAnswers lists every answer, the fixed set the tests hold answers to.
+var allAnswers = []answer{
+	answerAccepted, answerDuplicate, answerTooLarge, answerUnreadable, answerContentType, answerNotUTF8,
+	answerNotObject, answerInvalidJSON, answerDuplicateKey, answerInFlight, answerRetry, answerRefused,
+	answerStateDown, answerSigMissing, answerSigAmbiguous, answerSigEncoding, answerSigMismatch,
+	answerHealthy, answerUnhealthy,
+}
+
 // Every answer the request table expects from the receiver is one of the
 // fixed set: a client never reads an error's own text.
 func TestEveryAnswerIsOneOfTheFixedSet(t *testing.T) {
