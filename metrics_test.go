@@ -215,6 +215,7 @@ func TestMaxDomainsBoundsMemoryAndEmission(t *testing.T) {
 	past, pointsPast := heap(), emission()
 	t.Logf("heap at the cap %d KiB, after 100,000 domains %d KiB; points %d → %d", atCap>>10, past>>10, pointsAtCap, pointsPast)
 	assert.Less(t, past, atCap+8<<20, "the state does not grow past the cap")
+	assert.LessOrEqual(t, r.state.TakeTelemetry().Domains, 1_000+1, "domains counted: the cap and _other")
 	assert.LessOrEqual(t, pointsPast, pointsAtCap+4, "one overflow domain more, no more")
 }
 
