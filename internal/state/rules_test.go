@@ -165,10 +165,9 @@ func TestPerScanLimitExactlyAtHundred(t *testing.T) {
 		deliver(t, s, started("d", "s"), t0)
 		for i := 1; i <= 100; i++ {
 			got := deliver(t, s, finding("d", "s", fmt.Sprintf("type %d", i%20), "medium", i), t0).Insight
-			switch {
-			case i == 100:
+			if i == 100 {
 				assert.Equal(t, []string{LimitPerScan}, got.LimitReached, "the 100th")
-			default:
+			} else {
 				assert.Empty(t, got.LimitReached, "finding %d", i)
 			}
 		}
