@@ -52,7 +52,7 @@ echo "compat: the receiver now builds against:"
 go list -m go.opentelemetry.io/collector/component go.opentelemetry.io/collector/config/confighttp \
   go.opentelemetry.io/collector/receiver go.opentelemetry.io/collector/pdata
 # Proven against the release only if it is the one built against.
-for want in "go.opentelemetry.io/collector/receiver $CORE" "go.opentelemetry.io/collector/component $STABLE"; do
+for want in "go.opentelemetry.io/collector/receiver/receiverhelper $CORE" "go.opentelemetry.io/collector/receiver $STABLE"; do
   got=$(go list -m -f '{{.Path}} {{.Version}}' "${want% *}")
   [ "$got" = "$want" ] || { echo "compat: $got, want $want"; exit 1; }
 done
