@@ -48,7 +48,8 @@ func parseClassic(top objectFields, e *Event) error {
 	}
 	e.Type, e.Domain, e.Title = k.eventType.value, k.domain.value, k.title.value
 	classifyClassic(e, k.severity)
-	e.ScanID, k.findingID = idsFromURLs(k.findingURL, k.reportURL)
+	e.Profile, e.ScanID, k.findingID = idsFromURLs(k.findingURL, k.reportURL)
+	e.FindingID = k.findingID.value
 	e.Attributes = k.attributes(e)
 	e.InvalidFields = k.invalid
 	return nil
@@ -86,18 +87,18 @@ func classifyClassic(e *Event, severity optional[string]) {
 
 // idsFromURLs returns the scan and finding ids of Detectify report links,
 // preferring the finding URL, which names both.
-func idsFromURLs(findingURL, reportURL optional[string]) (scanID string, findingID optional[string]) {
+func idsFromURLs(findingURL, reportURL optional[string]) (profile, scanID string, findingID optional[string]) {
 	if findingURL.ok {
-		if scan, finding, ok := reportIDs(findingURL.value); ok {
-			return scan, optional[string]{value: finding, ok: finding != ""}
+		if profile, scan, finding, ok := reportIDs(findingURL.value); ok {
+			return profile, scan, optional[string]{value: finding, ok: finding != ""}
 		}
 	}
 	if reportURL.ok {
-		if scan, _, ok := reportIDs(reportURL.value); ok {
-			return scan, findingID
+		if profile, scan, _, ok := reportIDs(reportURL.value); ok {
+			return profile, scan, findingID
 		}
 	}
-	return "", findingID
+	return "", "", findingID
 }
 
 // isString reports whether v is a JSON string.

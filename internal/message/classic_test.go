@@ -285,8 +285,11 @@ func TestReportIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			scan, finding, ok := reportIDs(tt.url)
+			profile, scan, finding, ok := reportIDs(tt.url)
 			assert.Equal(t, tt.wantOK, ok)
+			if tt.wantOK && tt.name != "distinct ids" {
+				assert.Equal(t, seedToken, profile)
+			}
 			assert.Equal(t, tt.wantScan, scan)
 			assert.Equal(t, tt.wantFinding, finding)
 		})

@@ -50,13 +50,18 @@ func parseCurrent(top objectFields, e *Event) error {
 		e.Level = level
 	}
 	e.ScanID = r.scanID
+	profile, scanID, findingID := idsFromURLs(r.k.findingURL, r.k.reportURL)
 	if e.ScanID == "" {
-		var findingID optional[string]
-		e.ScanID, findingID = idsFromURLs(r.k.findingURL, r.k.reportURL)
+		e.ScanID = scanID
 		if !r.k.findingID.ok {
 			r.k.findingID = findingID
 		}
 	}
+	e.Profile = profileToken(name, subject, top)
+	if e.Profile == "" && e.ScanID == scanID {
+		e.Profile = profile
+	}
+	e.FindingID, e.Location = r.k.findingID.value, r.k.location.value
 
 	documented := r.k.attributes(e)
 	f := flattener{limit: MaxAttributes - reservedAttributes - len(documented)}
@@ -204,6 +209,22 @@ func (r *currentReader) readScanID(name string, subject, top objectFields) {
 			return
 		}
 	}
+}
+
+// profileToken is the scan profile's token the message names, beside the
+// subject's other fields (which flatten it as well) or at the top level.
+func profileToken(name string, subject, top objectFields) string {
+	for _, fields := range []objectFields{subject, top} {
+		for _, key := range []string{"scan_profile_token", "profile_token"} {
+			if v := fields.get(key); isString(v) {
+				return string(v.GetStringBytes())
+			}
+		}
+		if name == "" {
+			break // the subject is the top level
+		}
+	}
+	return ""
 }
 
 // readLinksAndCounts reads the report links and summary counters of one

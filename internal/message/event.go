@@ -82,8 +82,17 @@ type Event struct {
 	Level string
 	// Title is a finding's title.
 	Title string
-	// ScanID identifies the scan the message belongs to, when it says.
+	// ScanID identifies the scan the message belongs to, when it says: the
+	// report token Detectify's API names the scan's findings by.
 	ScanID string
+	// Profile is the scan profile's token, when the message says (the
+	// report URL's first segment, or scan_profile_token): what Detectify's
+	// API lists a scan's findings under.
+	Profile string
+	// FindingID is a finding's id (its uuid), when the message says.
+	FindingID string
+	// Location is where a finding was found, when the message says.
+	Location string
 	// ScanState is the state of a scan event (`started`, `finished`, or the
 	// state a type names), empty for other events.
 	ScanState string

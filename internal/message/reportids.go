@@ -2,39 +2,41 @@ package message
 
 import "strings"
 
-// reportIDs extracts the scan and finding ids from a Detectify report URL,
-// https://detectify.com/report/<token>/<scan>[/<finding>]. ok is false when
-// the URL does not have that shape or a segment is not a plain identifier.
-func reportIDs(rawURL string) (scanID, findingID string, ok bool) {
+// reportIDs extracts the ids of a Detectify report URL,
+// https://detectify.com/report/<token>/<scan>[/<finding>]: the token (taken
+// to be the scan profile's, see detectify-api.md), the scan (the report
+// token) and the finding. ok is false when the URL does not have that shape
+// or a segment is not a plain identifier.
+func reportIDs(rawURL string) (profile, scanID, findingID string, ok bool) {
 	scheme, rest, found := strings.Cut(rawURL, "://")
 	if !found || scheme == "" {
-		return "", "", false
+		return "", "", "", false
 	}
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		rest = rest[:i]
 	}
 	_, path, found := strings.Cut(rest, "/") // drop the host
 	if !found {
-		return "", "", false
+		return "", "", "", false
 	}
 	path, found = strings.CutPrefix(path, "report/")
 	if !found {
-		return "", "", false
+		return "", "", "", false
 	}
 	// token, scan[, finding]; a fourth piece means too many segments.
 	segments := strings.SplitN(strings.TrimSuffix(path, "/"), "/", 4)
 	if len(segments) < 2 || len(segments) > 3 {
-		return "", "", false
+		return "", "", "", false
 	}
 	for _, s := range segments {
 		if !isIdentifier(s) {
-			return "", "", false
+			return "", "", "", false
 		}
 	}
 	if len(segments) == 3 {
 		findingID = segments[2]
 	}
-	return segments[1], findingID, true
+	return segments[0], segments[1], findingID, true
 }
 
 // isIdentifier accepts a non-empty run of URL-unreserved characters.
