@@ -103,6 +103,9 @@ type backend interface {
 	// staleCandidates lists up to n open scans first seen before cutoff,
 	// oldest first: those the stalled-scan rule looks at.
 	staleCandidates(ctx context.Context, cutoff time.Time, n int) ([]string, error)
+	// dueBackfills lists up to n scans whose backfill is due at now, the
+	// longest due first.
+	dueBackfills(ctx context.Context, now time.Time, n int) ([]string, error)
 	// healthy reports whether the state can be reached.
 	healthy(ctx context.Context) error
 	close(ctx context.Context) error

@@ -429,6 +429,10 @@ func (b *memoryBackend) restore(start time.Time, s loadedState, now time.Time) {
 		return cmp.Or(a.rec.FirstSeen.Compare(b.rec.FirstSeen), a.rec.Closed.Compare(b.rec.Closed), cmp.Compare(a.key, b.key))
 	})
 	for _, s := range scans {
+		if s.rec.Backfill != nil {
+			// Whoever held it was this process, before it stopped.
+			s.rec.Backfill.Owner, s.rec.Backfill.Lease = "", time.Time{}
+		}
 		b.putScanLocked(s.key, *s.rec, s.rec.FirstSeen)
 	}
 	var domains []keyed[*DomainRecord]

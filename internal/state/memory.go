@@ -37,6 +37,9 @@ type memoryBackend struct {
 	// metrics last took them.
 	changedDomains map[string]bool
 	evicted        atomic.Int64
+	// backfills indexes the scans whose backfill has work, by when it is
+	// due (they are among scans, so as bounded).
+	backfills map[string]time.Time
 
 	journal *journal // nil without a storage extension
 }
@@ -64,6 +67,7 @@ func newMemoryBackend(cfg Config, counts *Counts) *memoryBackend {
 		scans:          make(map[string]*memScan),
 		domains:        make(map[string]*memDomain),
 		changedDomains: make(map[string]bool),
+		backfills:      make(map[string]time.Time),
 	}
 }
 
@@ -232,6 +236,19 @@ func (b *memoryBackend) staleCandidates(_ context.Context, cutoff time.Time, n i
 	return out, nil
 }
 
+func (b *memoryBackend) dueBackfills(_ context.Context, now time.Time, n int) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var due []string
+	for id, at := range b.backfills {
+		if !at.After(now) {
+			due = append(due, id)
+		}
+	}
+	slices.SortFunc(due, func(x, y string) int { return b.backfills[x].Compare(b.backfills[y]) })
+	return due[:min(n, len(due))], nil
+}
+
 func (b *memoryBackend) healthy(context.Context) error { return nil }
 
 func (b *memoryBackend) sync(ctx context.Context) error {
@@ -310,6 +327,11 @@ func (b *memoryBackend) putScanLocked(id string, rec ScanRecord, now time.Time) 
 	}
 	wasOpen, closedBefore := found && s.Open(), s.Closed
 	s.ScanRecord = rec
+	if rec.Backfill.active() {
+		b.backfills[id] = rec.Backfill.Due
+	} else {
+		delete(b.backfills, id)
+	}
 	switch {
 	case rec.Open() && !wasOpen:
 		s.openSeq, s.closedSeq = b.openOrder.push(id, now), 0
@@ -337,6 +359,7 @@ func (b *memoryBackend) deleteScanLocked(id string) {
 			b.openCount--
 		}
 		delete(b.scans, id)
+		delete(b.backfills, id)
 		b.markScanLocked(id)
 	}
 }

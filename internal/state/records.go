@@ -33,6 +33,11 @@ type Insight struct {
 	// Duration is in seconds: from the start's receipt to the finish's, or
 	// to now for a stalled scan.
 	Duration *float64 `json:"duration,omitempty"`
+	// FromAPI says a finding was counted and emitted by the scan's API
+	// backfill before this webhook came: it is neither counted nor emitted.
+	FromAPI bool `json:"from_api,omitempty"`
+	// BackfillQueued says a finish queued its scan's API backfill.
+	BackfillQueued bool `json:"-"`
 }
 
 // Limit names of detectify.scan.limit_reached.
@@ -89,6 +94,13 @@ type ScanRecord struct {
 	// Closed is when it finished or was reported stalled: what is kept of
 	// it is forgotten a while after.
 	Closed time.Time `json:"closed,omitzero"`
+	// Profile is the scan profile's token, when a message named it.
+	Profile string `json:"profile,omitempty"`
+	// Seen are the WebhookFindingKeys of the findings webhooks delivered
+	// (bounded by maxSeenPerScan), kept after the finish for its backfill.
+	Seen []string `json:"seen,omitempty"`
+	// Backfill is the finished scan's API backfill, when it has one.
+	Backfill *Backfill `json:"backfill,omitempty"`
 }
 
 // Open reports whether the scan counts as open: neither finished nor
@@ -110,6 +122,10 @@ type LastScan struct {
 	Counts      map[string]int64 `json:"counts,omitempty"` // by category
 	Undelivered *int64           `json:"undelivered,omitempty"`
 	Duration    *float64         `json:"duration,omitempty"`
+	// Backfilled counts the findings its API backfill delivered; nil when
+	// it has none. Scan names the scan while one is to come.
+	Backfilled *int64 `json:"backfilled,omitempty"`
+	Scan       string `json:"scan,omitempty"`
 }
 
 func lastScanOf(e *message.Event, insight Insight) *LastScan {

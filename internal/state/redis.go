@@ -69,6 +69,7 @@ func (k redisKeys) claim(key Key) string {
 }
 func (k redisKeys) scan(id string) string  { return k.prefix + "{detectify}scan:" + id }
 func (k redisKeys) open() string           { return k.prefix + "{detectify}open" }
+func (k redisKeys) backfills() string      { return k.prefix + "{detectify}backfills" }
 func (k redisKeys) domain(n string) string { return k.prefix + "{detectify}domain:" + n }
 func (k redisKeys) domains() string        { return k.prefix + "{detectify}domains" }
 func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}counts:" + r }
@@ -85,7 +86,7 @@ func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*
 	b.counts = newCounts(start, cfg.MaxDomains)
 	restored := saved != nil
 	b.counts.restore(start, saved)
-	return &State{cfg: cfg, rules: rules{maxOpenScans: cfg.MaxOpenScans}, counts: b.counts, backend: b, restored: restored}, nil
+	return &State{cfg: cfg, rules: cfg.rules(), counts: b.counts, backend: b, restored: restored}, nil
 }
 
 // unavailable marks an error of Redis itself (not of the protocol).
@@ -325,6 +326,43 @@ func (b *redisBackend) staleCandidates(ctx context.Context, cutoff time.Time, n 
 }
 
 // healthy reports whether Redis answers.
+// dueBackfills reads the index of due backfills. An entry whose scan
+// expired is dropped from it here: nothing else would.
+func (b *redisBackend) dueBackfills(ctx context.Context, now time.Time, n int) ([]string, error) {
+	ids, err := b.client.ZRangeByScore(ctx, b.keys.backfills(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(n),
+	}).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = b.keys.scan(id)
+	}
+	exists, err := b.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	live := ids[:0]
+	var gone []any
+	for i, id := range ids {
+		if exists[i] == nil {
+			gone = append(gone, id)
+		} else {
+			live = append(live, id)
+		}
+	}
+	if len(gone) > 0 {
+		if err := b.client.ZRem(ctx, b.keys.backfills(), gone...).Err(); err != nil {
+			return nil, unavailable(err)
+		}
+	}
+	return live, nil
+}
+
 func (b *redisBackend) healthy(ctx context.Context) error {
 	return unavailable(b.client.Ping(ctx).Err())
 }
@@ -552,6 +590,7 @@ func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 		case s.deleted:
 			p.Del(t.ctx, k.scan(id))
 			p.ZRem(t.ctx, k.open(), id)
+			p.ZRem(t.ctx, k.backfills(), id)
 		case s.written:
 			raw, err := json.Marshal(s.rec)
 			if err != nil {
@@ -562,6 +601,11 @@ func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 				p.ZAdd(t.ctx, k.open(), redis.Z{Score: float64(s.rec.FirstSeen.UnixMilli()), Member: id})
 			} else {
 				p.ZRem(t.ctx, k.open(), id)
+			}
+			if s.rec.Backfill.active() {
+				p.ZAdd(t.ctx, k.backfills(), redis.Z{Score: float64(s.rec.Backfill.Due.UnixMilli()), Member: id})
+			} else if s.found && s.rec.Backfill != nil {
+				p.ZRem(t.ctx, k.backfills(), id)
 			}
 		}
 	}

@@ -23,7 +23,9 @@ const (
 
 // rules are the scan-insight rules, applied to one event through a Tx.
 type rules struct {
-	maxOpenScans int
+	maxOpenScans  int
+	backfill      BackfillMode
+	backfillDelay time.Duration
 }
 
 // apply counts e and updates the scan it belongs to, returning what its
@@ -33,13 +35,10 @@ func (r rules) apply(tx Tx, e *message.Event, now time.Time) (Insight, error) {
 	if e.Domain == "" {
 		return Insight{}, nil
 	}
-	switch e.Kind {
-	case message.KindFinding:
-		tx.Count(CounterKey{Domain: e.Domain, Metric: MetricFindings, Value: e.Level}, 1)
-	default:
-		if e.ScanState != "" {
-			tx.Count(CounterKey{Domain: e.Domain, Metric: MetricScans, Value: e.ScanState}, 1)
-		}
+	// A finding is counted by finding(): not when the API backfill
+	// counted it already.
+	if e.Kind != message.KindFinding && e.ScanState != "" {
+		tx.Count(CounterKey{Domain: e.Domain, Metric: MetricScans, Value: e.ScanState}, 1)
 	}
 	switch e.Kind {
 	case message.KindScanStarted:
@@ -72,6 +71,9 @@ func (r rules) started(tx Tx, e *message.Event, now time.Time) error {
 	}
 	if scan.Started.IsZero() {
 		scan.Started = now
+	}
+	if e.Profile != "" {
+		scan.Profile = e.Profile
 	}
 	return r.open(tx, id, scan, isNew)
 }
@@ -168,14 +170,23 @@ func (r rules) scanOf(tx Tx, e *message.Event) (id string, scan ScanRecord, foun
 	return "", ScanRecord{}, false, err
 }
 
-// finding counts a finding message for its scan. A finding for a scan
-// already finished is counted for the domain only and does not reopen it;
-// one for a scan never seen opens it, with its start unseen.
+// finding counts a finding message, for its domain and its scan. A finding
+// for a scan already finished is counted for the domain only and does not
+// reopen it, unless the scan's API backfill counted it already: then it is
+// not counted again and its record says so. One for a scan never seen
+// opens it, with its start unseen.
 func (r rules) finding(tx Tx, e *message.Event, now time.Time) (Insight, error) {
 	id, scan, found, err := r.scanOf(tx, e)
-	switch {
-	case err != nil || id == "":
+	if err != nil {
 		return Insight{}, err
+	}
+	if found && scan.Backfill != nil && slices.Contains(scan.Backfill.Counted, WebhookFindingKey(e)) {
+		return Insight{FromAPI: true}, nil
+	}
+	tx.Count(CounterKey{Domain: e.Domain, Metric: MetricFindings, Value: e.Level}, 1)
+	switch {
+	case id == "":
+		return Insight{}, nil
 	case found && scan.Finished:
 		return Insight{}, nil
 	case !found:
@@ -186,6 +197,10 @@ func (r rules) finding(tx Tx, e *message.Event, now time.Time) (Insight, error) 
 		scan.ByLevel = make(map[string]int64)
 	}
 	scan.ByLevel[e.Level]++
+	if e.Profile != "" {
+		scan.Profile = e.Profile
+	}
+	scan.seen(e)
 	var insight Insight
 	if title := titleKey(e.Title); title != "" {
 		if scan.ByTitle == nil {
@@ -241,19 +256,32 @@ func (r rules) finished(tx Tx, e *message.Event, now time.Time) (Insight, error)
 			return Insight{}, err
 		}
 	}
+	var backfill *Backfill
 	if alreadyFinished := found && scan.Finished; id != "" && !alreadyFinished {
 		// What is kept of a finished scan, also of one never seen: enough
-		// that a late finding does not open it again.
+		// that a late finding does not open it again, and its backfill.
 		if !found {
 			scan.FirstSeen = now
 		}
-		tx.PutScan(id, ScanRecord{Domain: e.Domain, FirstSeen: scan.FirstSeen, Started: scan.Started, Finished: true, Closed: now})
+		if e.Profile != "" {
+			scan.Profile = e.Profile
+		}
+		closed := ScanRecord{Domain: e.Domain, FirstSeen: scan.FirstSeen, Started: scan.Started, Finished: true, Closed: now}
+		if backfill = r.backfillJob(e, scan, seen, insight, now); backfill != nil {
+			closed.Profile, closed.Seen, closed.Backfill = scan.Profile, scan.Seen, backfill
+			insight.BackfillQueued = true
+		}
+		tx.PutScan(id, closed)
 	}
 	domain, err := tx.Domain(e.Domain)
 	if err != nil {
 		return Insight{}, err
 	}
 	domain.LastScan = lastScanOf(e, insight)
+	if backfill != nil {
+		domain.LastScan.Scan = id
+		domain.LastScan.Backfilled = new(int64) // 0 until the API's findings are counted
+	}
 	domain.Updated = now
 	tx.PutDomain(e.Domain, domain)
 	return insight, nil

@@ -29,6 +29,14 @@ type Config struct {
 	// DomainIdleTimeout forgets domains not seen for that long; 0 keeps
 	// them.
 	DomainIdleTimeout time.Duration
+	// Backfill says which finished scans get an API backfill job, due
+	// BackfillDelay after their finish.
+	Backfill      BackfillMode
+	BackfillDelay time.Duration
+}
+
+func (c Config) rules() rules {
+	return rules{maxOpenScans: c.MaxOpenScans, backfill: c.Backfill, backfillDelay: c.BackfillDelay}
 }
 
 // defaultClosedRetention is how long a finished or stalled scan is
@@ -59,7 +67,7 @@ type State struct {
 func NewMemory(cfg Config, now time.Time) *State {
 	counts := newCounts(now, cfg.MaxDomains)
 	mem := newMemoryBackend(cfg, counts)
-	return &State{cfg: cfg, rules: rules{maxOpenScans: cfg.MaxOpenScans}, counts: counts, backend: mem, memory: mem}
+	return &State{cfg: cfg, rules: cfg.rules(), counts: counts, backend: mem, memory: mem}
 }
 
 // Persist writes every change of an in-memory state through client from

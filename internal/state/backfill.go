@@ -1,0 +1,292 @@
+package state
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/message"
+)
+
+// BackfillMode says which finished scans get their findings fetched from
+// Detectify's API.
+type BackfillMode uint8
+
+const (
+	// BackfillNever: no scan (the api block is not set).
+	BackfillNever BackfillMode = iota
+	// BackfillWhenLimited: a scan whose webhooks delivered fewer findings
+	// than its finish reported, or that reached one of the sender's limits.
+	BackfillWhenLimited
+	// BackfillAlways: every finished scan that names its profile and report.
+	BackfillAlways
+)
+
+// Bounds of what a scan remembers for the backfill.
+const (
+	// maxSeenPerScan bounds the delivered findings a scan remembers:
+	// Detectify sends at most 100 finding messages per scan.
+	maxSeenPerScan = 256
+)
+
+// Backfill states.
+const (
+	// BackfillPending: the findings are still to be fetched and counted.
+	BackfillPending = "pending"
+	// BackfillCounted: the missing findings are counted; their records
+	// are still to be accepted by the logs pipeline.
+	BackfillCounted = "counted"
+	// BackfillDone: nothing is left to do.
+	BackfillDone = "done"
+	// BackfillGaveUp: the API could not give the findings.
+	BackfillGaveUp = "gave_up"
+)
+
+// Backfill is a finished scan's job of fetching what its webhooks did not
+// deliver. It lives in the scan's record, so it is saved, shared and
+// forgotten with it.
+type Backfill struct {
+	State string    `json:"state"`
+	Due   time.Time `json:"due"`
+	// Attempts counts the attempts that failed.
+	Attempts int `json:"attempts,omitempty"`
+	// Owner is the replica working on it now, until Lease.
+	Owner string    `json:"owner,omitempty"`
+	Lease time.Time `json:"lease,omitzero"`
+	// Counted are the keys of the findings the backfill counted (FindingKeys
+	// of each), so a webhook that delivers one later is not counted again.
+	Counted []string `json:"counted,omitempty"`
+}
+
+// active reports whether the job still has work.
+func (b *Backfill) active() bool {
+	return b != nil && (b.State == BackfillPending || b.State == BackfillCounted)
+}
+
+// BackfillJob is a job taken by a worker.
+type BackfillJob struct {
+	// ID names the scan in the state.
+	ID      string
+	Domain  string
+	ScanID  string // the report token
+	Profile string // the scan profile's token
+	// Started and Finished are when the receiver saw the scan start (zero
+	// when it did not) and finish.
+	Started, Finished time.Time
+	// Counted is true when an earlier attempt counted the findings: this
+	// one only emits them again.
+	Counted  bool
+	Attempts int
+	owner    string
+}
+
+// BackfillFinding is one finding the API listed, as the state needs it.
+type BackfillFinding struct {
+	// Keys are FindingKeys of the finding.
+	Keys  []string
+	Level string
+}
+
+// WebhookFindingKey is what a webhook's finding is recognised by: its id
+// where the message names one, else its title, location and level.
+func WebhookFindingKey(e *message.Event) string {
+	if e.FindingID != "" {
+		return "id:" + e.FindingID
+	}
+	return fingerprint(e.Title, e.Location, e.Level)
+}
+
+// FindingKeys are what a finding listed by the API is recognised by: its
+// id, and its title, location and level. A webhook's finding is the same
+// finding when its WebhookFindingKey is one of them: by id where the
+// webhook names one, else by the fingerprint.
+func FindingKeys(id, title, location, level string) []string {
+	keys := make([]string, 0, 2)
+	if id != "" {
+		keys = append(keys, "id:"+id)
+	}
+	return append(keys, fingerprint(title, location, level))
+}
+
+// fingerprint is a fixed-size key of a finding's title, location and level.
+func fingerprint(title, location, level string) string {
+	h := sha256.New()
+	for _, s := range []string{title, location, level} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return "fp:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// seen remembers that a webhook delivered a finding of the scan.
+func (s *ScanRecord) seen(e *message.Event) {
+	key := WebhookFindingKey(e)
+	if len(s.Seen) < maxSeenPerScan && !slices.Contains(s.Seen, key) {
+		s.Seen = append(s.Seen, key)
+	}
+}
+
+// backfillJob says whether the finish of scan (found before when seen)
+// asks for a backfill under the mode, and when it is due.
+func (r rules) backfillJob(e *message.Event, scan ScanRecord, seen bool, insight Insight, now time.Time) *Backfill {
+	if r.backfill == BackfillNever || e.ScanID == "" || scan.Profile == "" {
+		return nil
+	}
+	if r.backfill == BackfillWhenLimited {
+		short := insight.Undelivered != nil && *insight.Undelivered > 0
+		if !seen || (!short && len(insight.LimitReached) == 0) {
+			return nil
+		}
+	}
+	return &Backfill{State: BackfillPending, Due: now.Add(r.backfillDelay)}
+}
+
+// DueBackfills lists up to n scans whose backfill is due at now.
+func (s *State) DueBackfills(ctx context.Context, now time.Time, n int) ([]string, error) {
+	return s.backend.dueBackfills(ctx, now, n)
+}
+
+// TakeBackfill takes scan id's backfill for owner until now+lease, if it is
+// due and no other worker holds it.
+func (s *State) TakeBackfill(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (BackfillJob, bool, error) {
+	var job BackfillJob
+	taken := false
+	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		scan, found, err := tx.Scan(id)
+		if err != nil || !found || !scan.Backfill.active() {
+			return Insight{}, err
+		}
+		b := scan.Backfill
+		if b.Due.After(now) || (b.Owner != "" && b.Lease.After(now)) {
+			return Insight{}, nil
+		}
+		b.Owner, b.Lease = owner, now.Add(lease)
+		tx.PutScan(id, scan)
+		job = BackfillJob{ID: id, Domain: scan.Domain, Profile: scan.Profile, Started: scan.Started, Finished: scan.Closed,
+			Counted: b.State == BackfillCounted, Attempts: b.Attempts, owner: owner}
+		job.ScanID = scanIDOf(id)
+		taken = true
+		return Insight{}, nil
+	})
+	return job, taken, err
+}
+
+// CountBackfill counts the findings the API listed that no webhook
+// delivered and the backfill did not count before, under the same series
+// as a webhook's; the scan's last-scan figures say how many came from the
+// API. It returns the indexes of the findings whose records are to be
+// emitted: those it counted now or, on an attempt after the counting, then.
+func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []BackfillFinding, now time.Time) ([]int, error) {
+	var emit []int
+	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		emit = emit[:0]
+		scan, found, err := tx.Scan(job.ID)
+		if err != nil {
+			return Insight{}, err
+		}
+		if !found || !scan.Backfill.active() || scan.Backfill.Owner != job.owner {
+			return Insight{}, ErrClaimLost
+		}
+		b := scan.Backfill
+		if b.State == BackfillCounted {
+			for i, f := range findings {
+				if containsAny(scan.Seen, f.Keys) || containsAny(b.Counted, f.Keys) {
+					emit = append(emit, i)
+				}
+			}
+			return Insight{}, nil
+		}
+		var counted int64
+		for i, f := range findings {
+			if containsAny(scan.Seen, f.Keys) || containsAny(b.Counted, f.Keys) {
+				continue // delivered by a webhook, or listed twice
+			}
+			b.Counted = append(b.Counted, f.Keys...)
+			tx.Count(CounterKey{Domain: scan.Domain, Metric: MetricFindings, Value: f.Level}, 1)
+			emit = append(emit, i)
+			counted++
+		}
+		b.State = BackfillCounted
+		tx.PutScan(job.ID, scan)
+		domain, err := tx.Domain(scan.Domain)
+		if err != nil {
+			return Insight{}, err
+		}
+		if last := domain.LastScan; last != nil && last.Scan == job.ID {
+			backfilled := counted
+			if last.Backfilled != nil {
+				backfilled += *last.Backfilled
+			}
+			last.Backfilled = &backfilled
+			if last.Undelivered != nil {
+				undelivered := max(0, *last.Undelivered-counted)
+				last.Undelivered = &undelivered
+			}
+			tx.PutDomain(scan.Domain, domain)
+		}
+		return Insight{}, nil
+	})
+	return emit, err
+}
+
+// BackfillEnd is how an attempt ended.
+type BackfillEnd uint8
+
+const (
+	// BackfillEndDone: the records were accepted (or refused for good).
+	BackfillEndDone BackfillEnd = iota
+	// BackfillEndRetry: try again at the given time.
+	BackfillEndRetry
+	// BackfillEndGiveUp: the findings cannot be had.
+	BackfillEndGiveUp
+)
+
+// EndBackfill ends the worker's attempt on job: done, to be retried at
+// retryAt, or given up. It is ErrClaimLost when another worker took the job.
+func (s *State) EndBackfill(ctx context.Context, job BackfillJob, end BackfillEnd, retryAt, now time.Time) error {
+	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		scan, found, err := tx.Scan(job.ID)
+		if err != nil {
+			return Insight{}, err
+		}
+		if !found || !scan.Backfill.active() || scan.Backfill.Owner != job.owner {
+			return Insight{}, ErrClaimLost
+		}
+		b := scan.Backfill
+		b.Owner, b.Lease = "", time.Time{}
+		switch end {
+		case BackfillEndDone:
+			b.State = BackfillDone
+		case BackfillEndRetry:
+			b.Attempts++
+			b.Due = retryAt
+		case BackfillEndGiveUp:
+			b.Attempts++
+			b.State = BackfillGaveUp
+		}
+		tx.PutScan(job.ID, scan)
+		return Insight{}, nil
+	})
+	return err
+}
+
+func containsAny(set, keys []string) bool {
+	for _, k := range keys {
+		if slices.Contains(set, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanIDOf is the scan id in a state key; empty for a made-up one.
+func scanIDOf(id string) string {
+	for i := 0; i < len(id); i++ {
+		if id[i] == scanKeySeparator[0] {
+			return id[i+1:]
+		}
+	}
+	return ""
+}
