@@ -192,7 +192,7 @@ func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []B
 		b := scan.Backfill
 		if b.State == BackfillCounted {
 			for i, f := range findings {
-				if containsAny(scan.Seen, f.Keys) || containsAny(b.Counted, f.Keys) {
+				if containsAny(b.Counted, f.Keys) {
 					emit = append(emit, i)
 				}
 			}
