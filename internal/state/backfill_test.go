@@ -196,7 +196,7 @@ func TestBackfillIsTakenByOneWorkerAtATime(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, taken)
 		assert.True(t, second.Counted)
-		emit, err = s.CountBackfill(ctx, second, append(listed, apiFinding("f7", "new since", "high")), later)
+		emit, err = s.CountBackfill(ctx, second, append(listed, apiFinding("f0", "XSS f0", "high"), apiFinding("f7", "new since", "high")), later)
 		require.NoError(t, err)
 		assert.Equal(t, []int{0, 1}, emit, "the findings counted before, only")
 		assert.Equal(t, int64(3), findingCount(t, s, "d", "high"))
