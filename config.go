@@ -81,6 +81,10 @@ type Config struct {
 	// balancer behave as one.
 	SharedState SharedStateConfig `mapstructure:"shared_state"`
 
+	// API lets the receiver fetch from Detectify's API the findings a
+	// scan's webhooks did not deliver (api:); off when unset.
+	API *APIConfig `mapstructure:"api"`
+
 	// StorageID names a storage extension (e.g. file_storage) that keeps the
 	// counts, the scan state and the dedup memory across restarts: every
 	// webhook's effect is written to it before the webhook is answered.
@@ -234,6 +238,7 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("stale_scan_after must not be negative (0 disables it), got %s", cfg.StaleScanAfter))
 	}
 	errs = append(errs, cfg.validateSharedState()...)
+	errs = append(errs, cfg.validateAPI()...)
 	return errors.Join(errs...)
 }
 
@@ -267,7 +272,7 @@ func (cfg *Config) validateSharedState() []error {
 
 // stateConfig is what bounds the receiver's state.
 func (cfg *Config) stateConfig() state.Config {
-	return state.Config{
+	c := state.Config{
 		DedupWindow:       cfg.DedupWindow,
 		DedupMaxEntries:   cfg.DedupMaxEntries,
 		MaxOpenScans:      cfg.MaxOpenScans,
@@ -275,6 +280,10 @@ func (cfg *Config) stateConfig() state.Config {
 		MaxDomains:        cfg.MaxDomains,
 		DomainIdleTimeout: cfg.DomainIdleTimeout,
 	}
+	if cfg.API != nil {
+		c.Backfill, c.BackfillDelay = cfg.API.backfillMode(), cfg.API.Delay
+	}
+	return c
 }
 
 func (cfg *Config) validateSecrets() []error {

@@ -130,6 +130,13 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	if err := r.state.Record(ctx, &d, &e, received); err != nil {
 		return r.stateUnavailable(ctx, err)
 	}
+	if d.Insight.FromAPI {
+		// The scan's API backfill emitted and counted this finding.
+		return r.settleDuplicate(ctx, d, received)
+	}
+	if d.Insight.BackfillQueued && r.backfill != nil {
+		r.backfill.kick()
+	}
 
 	logsErr := r.consumeLogs(ctx, r.translator.webhookLogs(&e, d.Insight, text, received))
 	settled := logsErr == nil || consumererror.IsPermanent(logsErr)
@@ -148,6 +155,18 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	default:
 		return answerRetry
 	}
+}
+
+// settleDuplicate answers a webhook whose finding is already delivered,
+// once that is durable.
+func (r *detectifyReceiver) settleDuplicate(ctx context.Context, d state.Delivery, received time.Time) answer {
+	if err := r.state.Settle(ctx, d, true, received); err != nil {
+		r.settings.Logger.Warn("Could not remember a delivered Detectify webhook", zap.Error(err))
+	}
+	if err := r.state.Sync(ctx); err != nil {
+		return r.stateUnavailable(ctx, err)
+	}
+	return answerDuplicate
 }
 
 // releaseOnPanic releases a claim when what follows it panics (the parser,

@@ -50,7 +50,13 @@ func TestRecordsMatchMetadata(t *testing.T) {
 	for _, m := range append(seed.Classic(), seed.Current()...) {
 		bodies = append(bodies, m.Body)
 	}
-	h := newHarness(t, nil)
+	api, endpoint := newScriptedAPI(t)
+	api.report["s1"] = apiListing(5)
+	h := newHarness(t, withAPI(endpoint))
+	// A scan completed from the API: its findings' and its summary's
+	// records.
+	playLimitedScan(h, 3, 5)
+	eventually(t, func() bool { return len(eventRecords(h, "detectify.scan.backfilled")) == 1 }, "the backfill ends")
 	// Limits and a finish with what was withheld, so the scan insight is
 	// there too.
 	h.postOK([]byte(`{"type":"event_scan_started","domain":"lim.example","report_url":"https://detectify.com/report/t/lim"}`))

@@ -64,6 +64,9 @@ func (m *metricsRenderer) render(domains map[string]state.DomainMetrics, now tim
 				if last.Duration != nil {
 					b.RecordDetectifyScanDurationDataPoint(ts, *last.Duration, domain)
 				}
+				if last.Backfilled != nil {
+					b.RecordDetectifyScanFindingsBackfilledDataPoint(ts, *last.Backfilled, domain)
+				}
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
@@ -62,8 +63,11 @@ type detectifyReceiver struct {
 	serving   sync.WaitGroup
 	periodic  sync.WaitGroup
 	inFlight  atomic.Int64
-	// reportFatal reports a serve error to every started pipeline's host.
-	reportFatal func(error)
+	// reportStatus reports a status event to every started pipeline's host.
+	reportStatus func(*componentstatus.Event)
+	// backfill fetches withheld findings from Detectify's API; nil
+	// without api:.
+	backfill *backfiller
 }
 
 func newDetectifyReceiver(cfg *Config, set receiver.Settings) (*detectifyReceiver, error) {
@@ -109,13 +113,19 @@ func (r *detectifyReceiver) setConsumers(change func(*consumers)) {
 // start opens the state and the listener before returning, so that a port
 // in use or an unreachable storage fails the collector's start instead of a
 // background goroutine.
-func (r *detectifyReceiver) start(ctx context.Context, host component.Host, reportFatal func(error)) error {
+func (r *detectifyReceiver) start(ctx context.Context, host component.Host, reportStatus func(*componentstatus.Event)) error {
 	r.warnAboutSecrets()
 	r.run, r.cancelRun = context.WithCancel(context.Background())
-	r.reportFatal = reportFatal
+	r.reportStatus = reportStatus
 	if err := r.openState(ctx, host); err != nil {
 		r.cancelRun()
 		return err
+	}
+	if r.cfg.API != nil {
+		var err error
+		if r.backfill, err = newBackfiller(ctx, r, host); err != nil {
+			return errors.Join(err, r.closeState(ctx))
+		}
 	}
 	listener, err := r.cfg.ToListener(ctx)
 	if err != nil {
@@ -136,7 +146,7 @@ func (r *detectifyReceiver) start(ctx context.Context, host component.Host, repo
 	go func() {
 		defer r.serving.Done()
 		if err := r.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.reportFatal(err)
+			r.reportStatus(componentstatus.NewFatalErrorEvent(err))
 		}
 	}()
 	r.periodic.Add(1)
@@ -144,6 +154,9 @@ func (r *detectifyReceiver) start(ctx context.Context, host component.Host, repo
 		defer r.periodic.Done()
 		r.runPeriodic(r.run)
 	}()
+	if r.backfill != nil {
+		r.backfill.start(r.run)
+	}
 	return nil
 }
 
@@ -214,6 +227,9 @@ func (r *detectifyReceiver) shutdown(ctx context.Context) error {
 	if !waitUntil(ctx, &r.periodic) {
 		running = append(running, "the periodic metrics emission")
 	}
+	if r.backfill != nil && !waitUntil(ctx, &r.backfill.done) {
+		running = append(running, "the API backfill")
+	}
 	if len(running) > 0 {
 		errs = append(errs, fmt.Errorf("shutdown deadline passed with %s still running", strings.Join(running, " and ")))
 	} else {
@@ -227,7 +243,7 @@ func (r *detectifyReceiver) shutdown(ctx context.Context) error {
 		errs = append(errs, r.redis.Close())
 		r.redis = nil
 	}
-	r.server = nil
+	r.server, r.backfill = nil, nil
 	return errors.Join(errs...)
 }
 

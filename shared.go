@@ -95,7 +95,7 @@ func (h *receiverHandle) Start(ctx context.Context, host component.Host) error {
 			return nil // the last one to start opens the listener
 		}
 	}
-	if err := s.r.start(ctx, host, s.reportFatal); err != nil {
+	if err := s.r.start(ctx, host, s.reportStatus); err != nil {
 		s.r.setConsumers(h.detach)
 		h.started = false
 		s.setHost(h, nil)
@@ -140,9 +140,10 @@ func (s *sharedReceiver) setHost(h *receiverHandle, host component.Host) {
 	}
 }
 
-// reportFatal reports a serve error to every started pipeline's host, as
-// core's sharedcomponent does.
-func (s *sharedReceiver) reportFatal(err error) {
+// reportStatus reports a status event (a serve error, the API refusing
+// its key) to every started pipeline's host, as core's sharedcomponent
+// does.
+func (s *sharedReceiver) reportStatus(event *componentstatus.Event) {
 	s.hostsMu.Lock()
 	hosts := make([]component.Host, 0, len(s.hosts))
 	for _, host := range s.hosts {
@@ -150,6 +151,6 @@ func (s *sharedReceiver) reportFatal(err error) {
 	}
 	s.hostsMu.Unlock()
 	for _, host := range hosts {
-		componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		componentstatus.ReportStatus(host, event)
 	}
 }

@@ -21,6 +21,7 @@ const (
 	eventNameScanStarted  = "detectify.scan.started"
 	eventNameScanFinished = "detectify.scan.finished"
 	eventNameScanStalled  = "detectify.scan.stalled"
+	eventNameBackfilled   = "detectify.scan.backfilled"
 	eventNameFinding      = "detectify.finding"
 	eventNameAssetChanged = "detectify.asset.changed"
 	eventNameOther        = "detectify.event"
@@ -83,6 +84,14 @@ func (t *recordTranslator) webhookLogs(e *message.Event, insight state.Insight, 
 		return plog.NewLogs()
 	}
 	ld, records := t.newLogs()
+	attrs := t.putRecord(records, name, e, body, received, message.SourceWebhook)
+	putInsight(attrs, insight)
+	return ld
+}
+
+// putRecord appends the record of event e with body, received at
+// received, and returns its attributes. A finding's says its source.
+func (t *recordTranslator) putRecord(records plog.LogRecordSlice, name string, e *message.Event, body string, received time.Time, source string) pcommon.Map {
 	lr := records.AppendEmpty()
 	lr.SetEventName(name)
 	observed := pcommon.NewTimestampFromTime(received)
@@ -102,12 +111,65 @@ func (t *recordTranslator) webhookLogs(e *message.Event, insight state.Insight, 
 	for _, a := range e.Attributes {
 		putValue(attrs, a.Key, a.Value)
 	}
-	putInsight(attrs, insight)
+	if e.Kind == message.KindFinding {
+		attrs.PutStr(message.AttrFindingSource, source)
+	}
 	if len(e.InvalidFields) > 0 {
 		putValue(attrs, message.AttrInvalidFields, e.InvalidFields)
 	}
 	if e.DroppedFields > 0 {
 		attrs.PutInt(message.AttrDroppedFields, int64(e.DroppedFields))
+	}
+	return attrs
+}
+
+// apiFindingLogs builds the records of the findings the API backfill
+// counted (those of findings at the indexes emit), or empty logs when the
+// finding event is switched off.
+func (t *recordTranslator) apiFindingLogs(findings []apiFinding, emit []int, now time.Time) plog.Logs {
+	if !t.events.DetectifyFinding.Enabled || len(emit) == 0 {
+		return plog.NewLogs()
+	}
+	ld, records := t.newLogs()
+	records.EnsureCapacity(len(emit))
+	for _, i := range emit {
+		t.putRecord(records, eventNameFinding, &findings[i].event, findings[i].body, now, message.SourceAPI)
+	}
+	return ld
+}
+
+// backfilledLogs builds the record that says how a scan's backfill ended,
+// or empty logs when the event is switched off.
+func (t *recordTranslator) backfilledLogs(job state.BackfillJob, outcome string, summary state.BackfillSummary, now time.Time) plog.Logs {
+	if !t.events.DetectifyScanBackfilled.Enabled {
+		return plog.NewLogs()
+	}
+	ld, records := t.newLogs()
+	lr := records.AppendEmpty()
+	lr.SetEventName(eventNameBackfilled)
+	ts := pcommon.NewTimestampFromTime(now)
+	lr.SetTimestamp(ts)
+	lr.SetObservedTimestamp(ts)
+	sev := defaultSeverity
+	if outcome != backfillCompleted {
+		sev = stalledSeverity
+	}
+	lr.SetSeverityNumber(sev.number)
+	lr.SetSeverityText(sev.text)
+	body := fmt.Sprintf("Detectify scan %s of %s: completing it from the API ended %s", job.ScanID, job.Domain, outcome)
+	if summary.Backfilled != nil {
+		body += fmt.Sprintf(", %d findings fetched", *summary.Backfilled)
+	}
+	lr.Body().SetStr(body)
+	attrs := lr.Attributes()
+	attrs.PutStr(message.AttrDomain, job.Domain)
+	attrs.PutStr(message.AttrScanID, job.ScanID)
+	attrs.PutStr(message.AttrScanBackfillOutcome, outcome)
+	if summary.Backfilled != nil {
+		attrs.PutInt(message.AttrScanBackfilled, *summary.Backfilled)
+	}
+	if summary.Undelivered != nil {
+		attrs.PutInt(message.AttrScanUndelivered, *summary.Undelivered)
 	}
 	return ld
 }

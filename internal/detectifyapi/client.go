@@ -40,6 +40,9 @@ type Config struct {
 	RequestsPerMinute int
 	// MaxFindings bounds the findings read for one report.
 	MaxFindings int
+	// Observe, when set, is told each request's answer: its status code,
+	// or 0 when none came.
+	Observe func(ctx context.Context, code int)
 }
 
 // Client lists a report's findings.
@@ -136,6 +139,13 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	req.Header.Set("Accept", "application/json")
 	authenticate(req, c.cfg.Key, c.secret, path, c.now())
 	resp, err := c.cfg.HTTP.Do(req)
+	code := 0
+	if err == nil {
+		code = resp.StatusCode
+	}
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(ctx, code)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ const (
 	AttrFindingLocation = "detectify.finding.location"
 	AttrFindingParam    = "detectify.finding.parameter"
 	AttrFindingStatus   = "detectify.finding.status"
+	AttrFindingSource   = "detectify.finding.source"
 	AttrScanID          = "detectify.scan.id"
 	AttrScanState       = "detectify.scan.state"
 	// AttrScanFindingsPrefix + a category name: a scan summary's count.
@@ -30,6 +31,16 @@ const (
 	AttrScanLimitReached  = "detectify.scan.limit_reached"
 	AttrScanLimitedTitles = "detectify.scan.limited_titles"
 	AttrScanDuration      = "detectify.scan.duration"
+
+	// What the receiver's API backfill adds.
+	AttrScanBackfilled      = AttrScanFindingsPrefix + "backfilled"
+	AttrScanBackfillOutcome = "detectify.scan.backfill.outcome"
+)
+
+// Values of AttrFindingSource.
+const (
+	SourceWebhook = "webhook"
+	SourceAPI     = "api"
 )
 
 // Bounds on what one message can make of its record, so that a signed but

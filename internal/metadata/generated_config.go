@@ -32,6 +32,7 @@ type MetricsConfig struct {
 	DetectifyFindings                MetricConfig `mapstructure:"detectify.findings"`
 	DetectifyScanDuration            MetricConfig `mapstructure:"detectify.scan.duration"`
 	DetectifyScanFindings            MetricConfig `mapstructure:"detectify.scan.findings"`
+	DetectifyScanFindingsBackfilled  MetricConfig `mapstructure:"detectify.scan.findings.backfilled"`
 	DetectifyScanFindingsUndelivered MetricConfig `mapstructure:"detectify.scan.findings.undelivered"`
 	DetectifyScans                   MetricConfig `mapstructure:"detectify.scans"`
 	DetectifyScansOpen               MetricConfig `mapstructure:"detectify.scans.open"`
@@ -46,6 +47,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled: true,
 		},
 		DetectifyScanFindings: MetricConfig{
+			Enabled: true,
+		},
+		DetectifyScanFindingsBackfilled: MetricConfig{
 			Enabled: true,
 		},
 		DetectifyScanFindingsUndelivered: MetricConfig{
@@ -81,12 +85,13 @@ func (ec *EventConfig) Unmarshal(parser *confmap.Conf) error {
 
 // EventsConfig provides config for detectify events.
 type EventsConfig struct {
-	DetectifyAssetChanged EventConfig `mapstructure:"detectify.asset.changed"`
-	DetectifyEvent        EventConfig `mapstructure:"detectify.event"`
-	DetectifyFinding      EventConfig `mapstructure:"detectify.finding"`
-	DetectifyScanFinished EventConfig `mapstructure:"detectify.scan.finished"`
-	DetectifyScanStalled  EventConfig `mapstructure:"detectify.scan.stalled"`
-	DetectifyScanStarted  EventConfig `mapstructure:"detectify.scan.started"`
+	DetectifyAssetChanged   EventConfig `mapstructure:"detectify.asset.changed"`
+	DetectifyEvent          EventConfig `mapstructure:"detectify.event"`
+	DetectifyFinding        EventConfig `mapstructure:"detectify.finding"`
+	DetectifyScanBackfilled EventConfig `mapstructure:"detectify.scan.backfilled"`
+	DetectifyScanFinished   EventConfig `mapstructure:"detectify.scan.finished"`
+	DetectifyScanStalled    EventConfig `mapstructure:"detectify.scan.stalled"`
+	DetectifyScanStarted    EventConfig `mapstructure:"detectify.scan.started"`
 }
 
 func DefaultEventsConfig() EventsConfig {
@@ -98,6 +103,9 @@ func DefaultEventsConfig() EventsConfig {
 			Enabled: true,
 		},
 		DetectifyFinding: EventConfig{
+			Enabled: true,
+		},
+		DetectifyScanBackfilled: EventConfig{
 			Enabled: true,
 		},
 		DetectifyScanFinished: EventConfig{

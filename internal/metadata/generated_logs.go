@@ -64,6 +64,12 @@ func WithDetectifyFindingSeverityEventAttribute(detectifyFindingSeverityAttribut
 	})
 }
 
+func WithDetectifyFindingSourceEventAttribute(detectifyFindingSourceAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("detectify.finding.source", detectifyFindingSourceAttributeValue)
+	})
+}
+
 func WithDetectifyFindingStatusEventAttribute(detectifyFindingStatusAttributeValue string) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutStr("detectify.finding.status", detectifyFindingStatusAttributeValue)
@@ -106,9 +112,21 @@ func WithDetectifyReportURLEventAttribute(detectifyReportURLAttributeValue strin
 	})
 }
 
+func WithDetectifyScanBackfillOutcomeEventAttribute(detectifyScanBackfillOutcomeAttributeValue string) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutStr("detectify.scan.backfill.outcome", detectifyScanBackfillOutcomeAttributeValue)
+	})
+}
+
 func WithDetectifyScanDurationEventAttribute(detectifyScanDurationAttributeValue float64) EventAttributeOption {
 	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
 		dp.Attributes().PutDouble("detectify.scan.duration", detectifyScanDurationAttributeValue)
+	})
+}
+
+func WithDetectifyScanFindingsBackfilledEventAttribute(detectifyScanFindingsBackfilledAttributeValue int64) EventAttributeOption {
+	return eventAttributeOptionFunc(func(dp plog.LogRecord) {
+		dp.Attributes().PutInt("detectify.scan.findings.backfilled", detectifyScanFindingsBackfilledAttributeValue)
 	})
 }
 
@@ -304,6 +322,44 @@ func newEventDetectifyFinding(cfg EventConfig) eventDetectifyFinding {
 	return e
 }
 
+type eventDetectifyScanBackfilled struct {
+	data   plog.LogRecordSlice // data buffer for generated log records.
+	config EventConfig         // event config provided by user.
+}
+
+func (e *eventDetectifyScanBackfilled) recordEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
+	if !e.config.Enabled {
+		return
+	}
+	dp := e.data.AppendEmpty()
+	dp.SetEventName("detectify.scan.backfilled")
+	dp.SetTimestamp(timestamp)
+
+	if span := trace.SpanContextFromContext(ctx); span.IsValid() {
+		dp.SetTraceID(pcommon.TraceID(span.TraceID()))
+		dp.SetSpanID(pcommon.SpanID(span.SpanID()))
+	}
+
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// emit appends recorded event data to a events slice and prepares it for recording another set of log records.
+func (e *eventDetectifyScanBackfilled) emit(lrs plog.LogRecordSlice) {
+	if e.config.Enabled && e.data.Len() > 0 {
+		e.data.MoveAndAppendTo(lrs)
+	}
+}
+
+func newEventDetectifyScanBackfilled(cfg EventConfig) eventDetectifyScanBackfilled {
+	e := eventDetectifyScanBackfilled{config: cfg}
+	if cfg.Enabled {
+		e.data = plog.NewLogRecordSlice()
+	}
+	return e
+}
+
 type eventDetectifyScanFinished struct {
 	data   plog.LogRecordSlice // data buffer for generated log records.
 	config EventConfig         // event config provided by user.
@@ -430,6 +486,7 @@ type LogsBuilder struct {
 	eventDetectifyAssetChanged     eventDetectifyAssetChanged
 	eventDetectifyEvent            eventDetectifyEvent
 	eventDetectifyFinding          eventDetectifyFinding
+	eventDetectifyScanBackfilled   eventDetectifyScanBackfilled
 	eventDetectifyScanFinished     eventDetectifyScanFinished
 	eventDetectifyScanStalled      eventDetectifyScanStalled
 	eventDetectifyScanStarted      eventDetectifyScanStarted
@@ -449,6 +506,7 @@ func NewLogsBuilder(lbc LogsBuilderConfig, settings receiver.Settings) *LogsBuil
 		eventDetectifyAssetChanged:     newEventDetectifyAssetChanged(lbc.Events.DetectifyAssetChanged),
 		eventDetectifyEvent:            newEventDetectifyEvent(lbc.Events.DetectifyEvent),
 		eventDetectifyFinding:          newEventDetectifyFinding(lbc.Events.DetectifyFinding),
+		eventDetectifyScanBackfilled:   newEventDetectifyScanBackfilled(lbc.Events.DetectifyScanBackfilled),
 		eventDetectifyScanFinished:     newEventDetectifyScanFinished(lbc.Events.DetectifyScanFinished),
 		eventDetectifyScanStalled:      newEventDetectifyScanStalled(lbc.Events.DetectifyScanStalled),
 		eventDetectifyScanStarted:      newEventDetectifyScanStarted(lbc.Events.DetectifyScanStarted),
@@ -507,6 +565,7 @@ func (lb *LogsBuilder) EmitForResource(options ...ResourceLogsOption) {
 	lb.eventDetectifyAssetChanged.emit(ils.LogRecords())
 	lb.eventDetectifyEvent.emit(ils.LogRecords())
 	lb.eventDetectifyFinding.emit(ils.LogRecords())
+	lb.eventDetectifyScanBackfilled.emit(ils.LogRecords())
 	lb.eventDetectifyScanFinished.emit(ils.LogRecords())
 	lb.eventDetectifyScanStalled.emit(ils.LogRecords())
 	lb.eventDetectifyScanStarted.emit(ils.LogRecords())
@@ -559,6 +618,11 @@ func (lb *LogsBuilder) RecordDetectifyEventEvent(ctx context.Context, timestamp 
 // RecordDetectifyFindingEvent adds a log record of detectify.finding event.
 func (lb *LogsBuilder) RecordDetectifyFindingEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
 	lb.eventDetectifyFinding.recordEvent(ctx, timestamp, options...)
+}
+
+// RecordDetectifyScanBackfilledEvent adds a log record of detectify.scan.backfilled event.
+func (lb *LogsBuilder) RecordDetectifyScanBackfilledEvent(ctx context.Context, timestamp pcommon.Timestamp, options ...EventAttributeOption) {
+	lb.eventDetectifyScanBackfilled.recordEvent(ctx, timestamp, options...)
 }
 
 // RecordDetectifyScanFinishedEvent adds a log record of detectify.scan.finished event.

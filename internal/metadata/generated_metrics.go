@@ -54,6 +54,70 @@ var MapAttributeDetectifyFindingCategory = map[string]AttributeDetectifyFindingC
 	"notice":      AttributeDetectifyFindingCategoryNotice,
 }
 
+// AttributeDetectifyFindingSource specifies the value detectify.finding.source attribute.
+type AttributeDetectifyFindingSource int
+
+const (
+	_ AttributeDetectifyFindingSource = iota
+	AttributeDetectifyFindingSourceWebhook
+	AttributeDetectifyFindingSourceApi
+)
+
+// String returns the string representation of the AttributeDetectifyFindingSource.
+func (av AttributeDetectifyFindingSource) String() string {
+	switch av {
+	case AttributeDetectifyFindingSourceWebhook:
+		return "webhook"
+	case AttributeDetectifyFindingSourceApi:
+		return "api"
+	}
+	return ""
+}
+
+// MapAttributeDetectifyFindingSource is a helper map of string to AttributeDetectifyFindingSource attribute value.
+var MapAttributeDetectifyFindingSource = map[string]AttributeDetectifyFindingSource{
+	"webhook": AttributeDetectifyFindingSourceWebhook,
+	"api":     AttributeDetectifyFindingSourceApi,
+}
+
+// AttributeDetectifyScanBackfillOutcome specifies the value detectify.scan.backfill.outcome attribute.
+type AttributeDetectifyScanBackfillOutcome int
+
+const (
+	_ AttributeDetectifyScanBackfillOutcome = iota
+	AttributeDetectifyScanBackfillOutcomeCompleted
+	AttributeDetectifyScanBackfillOutcomeRefused
+	AttributeDetectifyScanBackfillOutcomeNotFound
+	AttributeDetectifyScanBackfillOutcomeInvalidAnswer
+	AttributeDetectifyScanBackfillOutcomeGaveUp
+)
+
+// String returns the string representation of the AttributeDetectifyScanBackfillOutcome.
+func (av AttributeDetectifyScanBackfillOutcome) String() string {
+	switch av {
+	case AttributeDetectifyScanBackfillOutcomeCompleted:
+		return "completed"
+	case AttributeDetectifyScanBackfillOutcomeRefused:
+		return "refused"
+	case AttributeDetectifyScanBackfillOutcomeNotFound:
+		return "not_found"
+	case AttributeDetectifyScanBackfillOutcomeInvalidAnswer:
+		return "invalid_answer"
+	case AttributeDetectifyScanBackfillOutcomeGaveUp:
+		return "gave_up"
+	}
+	return ""
+}
+
+// MapAttributeDetectifyScanBackfillOutcome is a helper map of string to AttributeDetectifyScanBackfillOutcome attribute value.
+var MapAttributeDetectifyScanBackfillOutcome = map[string]AttributeDetectifyScanBackfillOutcome{
+	"completed":      AttributeDetectifyScanBackfillOutcomeCompleted,
+	"refused":        AttributeDetectifyScanBackfillOutcomeRefused,
+	"not_found":      AttributeDetectifyScanBackfillOutcomeNotFound,
+	"invalid_answer": AttributeDetectifyScanBackfillOutcomeInvalidAnswer,
+	"gave_up":        AttributeDetectifyScanBackfillOutcomeGaveUp,
+}
+
 var MetricsInfo = metricsInfo{
 	DetectifyFindings: metricInfo{
 		Name: "detectify.findings",
@@ -63,6 +127,9 @@ var MetricsInfo = metricsInfo{
 	},
 	DetectifyScanFindings: metricInfo{
 		Name: "detectify.scan.findings",
+	},
+	DetectifyScanFindingsBackfilled: metricInfo{
+		Name: "detectify.scan.findings.backfilled",
 	},
 	DetectifyScanFindingsUndelivered: metricInfo{
 		Name: "detectify.scan.findings.undelivered",
@@ -79,6 +146,7 @@ type metricsInfo struct {
 	DetectifyFindings                metricInfo
 	DetectifyScanDuration            metricInfo
 	DetectifyScanFindings            metricInfo
+	DetectifyScanFindingsBackfilled  metricInfo
 	DetectifyScanFindingsUndelivered metricInfo
 	DetectifyScans                   metricInfo
 	DetectifyScansOpen               metricInfo
@@ -125,7 +193,7 @@ type metricDetectifyFindings struct {
 // init fills detectify.findings metric with initial data.
 func (m *metricDetectifyFindings) init() {
 	m.data.SetName("detectify.findings")
-	m.data.SetDescription("Finding messages received (after dedup), per domain and level. A domain's `critical`, `high` and `medium` series start at 0 when the domain is first seen, so the first finding shows in rate() and increase().")
+	m.data.SetDescription("Findings received (after dedup), per domain and level: the messages, and the findings the API backfill fetched (`api:`), each counted once. A domain's `critical`, `high` and `medium` series start at 0 when the domain is first seen, so the first finding shows in rate() and increase().")
 	m.data.SetUnit("{finding}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -281,6 +349,60 @@ func newMetricDetectifyScanFindings(cfg MetricConfig) metricDetectifyScanFinding
 	return m
 }
 
+type metricDetectifyScanFindingsBackfilled struct {
+	data     pmetric.Metric // data buffer for generated metric.
+	config   MetricConfig   // metric config provided by user.
+	capacity int            // max observed number of data points added to the metric.
+}
+
+// init fills detectify.scan.findings.backfilled metric with initial data.
+func (m *metricDetectifyScanFindingsBackfilled) init() {
+	m.data.SetName("detectify.scan.findings.backfilled")
+	m.data.SetDescription("Findings of the domain's last finished scan that no webhook delivered and the receiver fetched from Detectify's API (`api:`); present from the scan's finish, 0 until they are counted. Absent without a backfill.")
+	m.data.SetUnit("{finding}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+}
+
+func (m *metricDetectifyScanFindingsBackfilled) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, options ...MetricAttributeOption) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+	for _, op := range options {
+		op.apply(dp)
+	}
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDetectifyScanFindingsBackfilled) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDetectifyScanFindingsBackfilled) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDetectifyScanFindingsBackfilled(cfg MetricConfig) metricDetectifyScanFindingsBackfilled {
+	m := metricDetectifyScanFindingsBackfilled{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 type metricDetectifyScanFindingsUndelivered struct {
 	data     pmetric.Metric // data buffer for generated metric.
 	config   MetricConfig   // metric config provided by user.
@@ -290,7 +412,7 @@ type metricDetectifyScanFindingsUndelivered struct {
 // init fills detectify.scan.findings.undelivered metric with initial data.
 func (m *metricDetectifyScanFindingsUndelivered) init() {
 	m.data.SetName("detectify.scan.findings.undelivered")
-	m.data.SetDescription("Findings the domain's last finished scan reported that no webhook delivered (Detectify sends at most 100 finding messages per scan and 10 per finding type). Absent when the scan's start was not seen.")
+	m.data.SetDescription("Findings the domain's last finished scan reported that no webhook delivered (Detectify sends at most 100 finding messages per scan and 10 per finding type), less those the API backfill delivered (`api:`): what is still missing. Absent when the scan's start was not seen.")
 	m.data.SetUnit("{finding}")
 	m.data.SetEmptyGauge()
 	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
@@ -458,6 +580,7 @@ type MetricsBuilder struct {
 	metricDetectifyFindings                metricDetectifyFindings
 	metricDetectifyScanDuration            metricDetectifyScanDuration
 	metricDetectifyScanFindings            metricDetectifyScanFindings
+	metricDetectifyScanFindingsBackfilled  metricDetectifyScanFindingsBackfilled
 	metricDetectifyScanFindingsUndelivered metricDetectifyScanFindingsUndelivered
 	metricDetectifyScans                   metricDetectifyScans
 	metricDetectifyScansOpen               metricDetectifyScansOpen
@@ -489,6 +612,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricDetectifyFindings:                newMetricDetectifyFindings(mbc.Metrics.DetectifyFindings),
 		metricDetectifyScanDuration:            newMetricDetectifyScanDuration(mbc.Metrics.DetectifyScanDuration),
 		metricDetectifyScanFindings:            newMetricDetectifyScanFindings(mbc.Metrics.DetectifyScanFindings),
+		metricDetectifyScanFindingsBackfilled:  newMetricDetectifyScanFindingsBackfilled(mbc.Metrics.DetectifyScanFindingsBackfilled),
 		metricDetectifyScanFindingsUndelivered: newMetricDetectifyScanFindingsUndelivered(mbc.Metrics.DetectifyScanFindingsUndelivered),
 		metricDetectifyScans:                   newMetricDetectifyScans(mbc.Metrics.DetectifyScans),
 		metricDetectifyScansOpen:               newMetricDetectifyScansOpen(mbc.Metrics.DetectifyScansOpen),
@@ -573,6 +697,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricDetectifyFindings.emit(ils.Metrics())
 	mb.metricDetectifyScanDuration.emit(ils.Metrics())
 	mb.metricDetectifyScanFindings.emit(ils.Metrics())
+	mb.metricDetectifyScanFindingsBackfilled.emit(ils.Metrics())
 	mb.metricDetectifyScanFindingsUndelivered.emit(ils.Metrics())
 	mb.metricDetectifyScans.emit(ils.Metrics())
 	mb.metricDetectifyScansOpen.emit(ils.Metrics())
@@ -620,6 +745,11 @@ func (mb *MetricsBuilder) RecordDetectifyScanDurationDataPoint(ts pcommon.Timest
 // RecordDetectifyScanFindingsDataPoint adds a data point to detectify.scan.findings metric.
 func (mb *MetricsBuilder) RecordDetectifyScanFindingsDataPoint(ts pcommon.Timestamp, val int64, detectifyFindingCategoryAttributeValue AttributeDetectifyFindingCategory, options ...MetricAttributeOption) {
 	mb.metricDetectifyScanFindings.recordDataPoint(mb.startTime, ts, val, detectifyFindingCategoryAttributeValue.String(), options...)
+}
+
+// RecordDetectifyScanFindingsBackfilledDataPoint adds a data point to detectify.scan.findings.backfilled metric.
+func (mb *MetricsBuilder) RecordDetectifyScanFindingsBackfilledDataPoint(ts pcommon.Timestamp, val int64, options ...MetricAttributeOption) {
+	mb.metricDetectifyScanFindingsBackfilled.recordDataPoint(mb.startTime, ts, val, options...)
 }
 
 // RecordDetectifyScanFindingsUndeliveredDataPoint adds a data point to detectify.scan.findings.undelivered metric.

@@ -81,6 +81,10 @@ func TestMetricsBuilder(t *testing.T) {
 
 			defaultMetricsCount++
 			allMetricsCount++
+			mb.RecordDetectifyScanFindingsBackfilledDataPoint(ts, 1, WithDetectifyDomainMetricAttribute("detectify.domain-val"))
+
+			defaultMetricsCount++
+			allMetricsCount++
 			mb.RecordDetectifyScanFindingsUndeliveredDataPoint(ts, 1, WithDetectifyDomainMetricAttribute("detectify.domain-val"))
 
 			defaultMetricsCount++
@@ -120,7 +124,7 @@ func TestMetricsBuilder(t *testing.T) {
 					validatedMetrics["detectify.findings"] = true
 					assert.Equal(t, pmetric.MetricTypeSum, ms.At(i).Type())
 					assert.Equal(t, 1, ms.At(i).Sum().DataPoints().Len())
-					assert.Equal(t, "Finding messages received (after dedup), per domain and level. A domain's `critical`, `high` and `medium` series start at 0 when the domain is first seen, so the first finding shows in rate() and increase().", ms.At(i).Description())
+					assert.Equal(t, "Findings received (after dedup), per domain and level: the messages, and the findings the API backfill fetched (`api:`), each counted once. A domain's `critical`, `high` and `medium` series start at 0 when the domain is first seen, so the first finding shows in rate() and increase().", ms.At(i).Description())
 					assert.Equal(t, "{finding}", ms.At(i).Unit())
 					assert.True(t, ms.At(i).Sum().IsMonotonic())
 					assert.Equal(t, pmetric.AggregationTemporalityCumulative, ms.At(i).Sum().AggregationTemporality())
@@ -168,12 +172,27 @@ func TestMetricsBuilder(t *testing.T) {
 					attrVal, ok = dp.Attributes().Get("detectify.finding.category")
 					assert.True(t, ok)
 					assert.Equal(t, "critical", attrVal.Str())
+				case "detectify.scan.findings.backfilled":
+					assert.False(t, validatedMetrics["detectify.scan.findings.backfilled"], "Found a duplicate in the metrics slice: detectify.scan.findings.backfilled")
+					validatedMetrics["detectify.scan.findings.backfilled"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, ms.At(i).Type())
+					assert.Equal(t, 1, ms.At(i).Gauge().DataPoints().Len())
+					assert.Equal(t, "Findings of the domain's last finished scan that no webhook delivered and the receiver fetched from Detectify's API (`api:`); present from the scan's finish, 0 until they are counted. Absent without a backfill.", ms.At(i).Description())
+					assert.Equal(t, "{finding}", ms.At(i).Unit())
+					dp := ms.At(i).Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+					attrVal, ok := dp.Attributes().Get("detectify.domain")
+					assert.True(t, ok)
+					assert.Equal(t, "detectify.domain-val", attrVal.Str())
 				case "detectify.scan.findings.undelivered":
 					assert.False(t, validatedMetrics["detectify.scan.findings.undelivered"], "Found a duplicate in the metrics slice: detectify.scan.findings.undelivered")
 					validatedMetrics["detectify.scan.findings.undelivered"] = true
 					assert.Equal(t, pmetric.MetricTypeGauge, ms.At(i).Type())
 					assert.Equal(t, 1, ms.At(i).Gauge().DataPoints().Len())
-					assert.Equal(t, "Findings the domain's last finished scan reported that no webhook delivered (Detectify sends at most 100 finding messages per scan and 10 per finding type). Absent when the scan's start was not seen.", ms.At(i).Description())
+					assert.Equal(t, "Findings the domain's last finished scan reported that no webhook delivered (Detectify sends at most 100 finding messages per scan and 10 per finding type), less those the API backfill delivered (`api:`): what is still missing. Absent when the scan's start was not seen.", ms.At(i).Description())
 					assert.Equal(t, "{finding}", ms.At(i).Unit())
 					dp := ms.At(i).Gauge().DataPoints().At(0)
 					assert.Equal(t, start, dp.StartTimestamp())

@@ -23,14 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                              metric.Meter
-	mu                                 sync.Mutex
-	registrations                      []metric.Registration
-	ReceiverDetectifyDomainsOverflowed metric.Int64Counter
-	ReceiverDetectifyRedisErrors       metric.Int64Counter
-	ReceiverDetectifyRedisLatency      metric.Float64Histogram
-	ReceiverDetectifyRequests          metric.Int64Counter
-	ReceiverDetectifyScansEvicted      metric.Int64Counter
+	meter                                      metric.Meter
+	mu                                         sync.Mutex
+	registrations                              []metric.Registration
+	ReceiverDetectifyAPIRequests               metric.Int64Counter
+	ReceiverDetectifyBackfillFindingsTruncated metric.Int64Counter
+	ReceiverDetectifyBackfillJobs              metric.Int64Counter
+	ReceiverDetectifyDomainsOverflowed         metric.Int64Counter
+	ReceiverDetectifyRedisErrors               metric.Int64Counter
+	ReceiverDetectifyRedisLatency              metric.Float64Histogram
+	ReceiverDetectifyRequests                  metric.Int64Counter
+	ReceiverDetectifyScansEvicted              metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -62,6 +65,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ReceiverDetectifyAPIRequests, err = builder.meter.Int64Counter(
+		"otelcol_receiver_detectify_api_requests",
+		metric.WithDescription("Requests to Detectify's API (`api:`), by answer (attribute `status`: the HTTP status code, or `error` when none came). [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverDetectifyBackfillFindingsTruncated, err = builder.meter.Int64Counter(
+		"otelcol_receiver_detectify_backfill_findings_truncated",
+		metric.WithDescription("Findings of a scan the API listed past `api::max_findings_per_scan`, not read. [Alpha]"),
+		metric.WithUnit("{finding}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverDetectifyBackfillJobs, err = builder.meter.Int64Counter(
+		"otelcol_receiver_detectify_backfill_jobs",
+		metric.WithDescription("Scans' API backfills ended, by outcome (attribute `outcome`: completed, refused, not_found, invalid_answer, gave_up). [Alpha]"),
+		metric.WithUnit("{job}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverDetectifyDomainsOverflowed, err = builder.meter.Int64Counter(
 		"otelcol_receiver_detectify_domains_overflowed",
 		metric.WithDescription("Webhooks counted under `detectify.domain=_other` because `max_domains` domains had series already. [Alpha]"),

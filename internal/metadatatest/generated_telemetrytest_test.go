@@ -19,11 +19,23 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ReceiverDetectifyAPIRequests.Add(context.Background(), 1)
+	tb.ReceiverDetectifyBackfillFindingsTruncated.Add(context.Background(), 1)
+	tb.ReceiverDetectifyBackfillJobs.Add(context.Background(), 1)
 	tb.ReceiverDetectifyDomainsOverflowed.Add(context.Background(), 1)
 	tb.ReceiverDetectifyRedisErrors.Add(context.Background(), 1)
 	tb.ReceiverDetectifyRedisLatency.Record(context.Background(), 1)
 	tb.ReceiverDetectifyRequests.Add(context.Background(), 1)
 	tb.ReceiverDetectifyScansEvicted.Add(context.Background(), 1)
+	AssertEqualReceiverDetectifyAPIRequests(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverDetectifyBackfillFindingsTruncated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverDetectifyBackfillJobs(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverDetectifyDomainsOverflowed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

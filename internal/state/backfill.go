@@ -241,6 +241,10 @@ const (
 	BackfillEndRetry
 	// BackfillEndGiveUp: the findings cannot be had.
 	BackfillEndGiveUp
+	// BackfillEndRelease: not an attempt (the receiver is stopping, or the
+	// API refused the key): due again at the given time, attempts as they
+	// were.
+	BackfillEndRelease
 )
 
 // EndBackfill ends the worker's attempt on job: done, to be retried at
@@ -265,11 +269,32 @@ func (s *State) EndBackfill(ctx context.Context, job BackfillJob, end BackfillEn
 		case BackfillEndGiveUp:
 			b.Attempts++
 			b.State = BackfillGaveUp
+		case BackfillEndRelease:
+			b.Due = retryAt
 		}
 		tx.PutScan(job.ID, scan)
 		return Insight{}, nil
 	})
 	return err
+}
+
+// BackfillSummary is what the last-scan figures say after a backfill.
+type BackfillSummary struct {
+	Backfilled, Undelivered *int64
+}
+
+// BackfillSummary reads job's scan's figures from its domain's record;
+// empty when a later scan of the domain finished since.
+func (s *State) BackfillSummary(ctx context.Context, job BackfillJob) (BackfillSummary, error) {
+	var out BackfillSummary
+	_, err := s.backend.update(ctx, nil, time.Time{}, func(tx Tx) (Insight, error) {
+		domain, err := tx.Domain(job.Domain)
+		if err == nil && domain.LastScan != nil && domain.LastScan.Scan == job.ID {
+			out = BackfillSummary{Backfilled: domain.LastScan.Backfilled, Undelivered: domain.LastScan.Undelivered}
+		}
+		return Insight{}, err
+	})
+	return out, err
 }
 
 func containsAny(set, keys []string) bool {
