@@ -45,9 +45,11 @@ var apiURLPattern = regexp.MustCompile(`fake Detectify API: (http://127\.0\.0\.1
 
 // runWithAPI starts the command with -api-fake on a free port and returns
 // the API's printed URL, the command's output so far, and a wait for its
-// exit code.
-func runWithAPI(t *testing.T, ctx context.Context, getenv func(string) string, args ...string) (string, *lockedBuffer, func() int) {
+// exit code; cancelling ctx interrupts it as Ctrl-C would.
+func runWithAPI(t *testing.T, getenv func(string) string, args ...string) (string, *lockedBuffer, context.CancelFunc, func() int) {
 	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	var stdout, stderr lockedBuffer
 	codes := make(chan int, 1)
 	go func() {
@@ -64,7 +66,7 @@ func runWithAPI(t *testing.T, ctx context.Context, getenv func(string) string, a
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if m := apiURLPattern.FindStringSubmatch(stderr.String()); m != nil {
-			return m[1], &stderr, wait
+			return m[1], &stderr, cancel, wait
 		}
 		select {
 		case code := <-codes:
@@ -73,7 +75,7 @@ func runWithAPI(t *testing.T, ctx context.Context, getenv func(string) string, a
 		}
 	}
 	t.Fatalf("no API URL printed; stderr:\n%s", stderr.String())
-	return "", nil, nil
+	return "", nil, nil, nil
 }
 
 // getFindings asks the API for a scan's findings, signed with secret when
@@ -117,9 +119,7 @@ func TestAPIFakeServesTheScenario(t *testing.T) {
 		t.Run(string(format), func(t *testing.T) {
 			srv, rc := startReceiver(t, http.StatusOK)
 			getenv := env(map[string]string{secretEnv: testSecret, apiKeyEnv: testAPIKey, apiSecretEnv: testAPISecret})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			endpoint, stderr, wait := runWithAPI(t, ctx, getenv,
+			endpoint, stderr, interrupt, wait := runWithAPI(t, getenv,
 				"-url", srv.URL, "-format", string(format), "-scenario", "-domains", "2", "-findings", "130", "-titles", "5", "-random-seed", "5")
 			msgs, scans := webhooksend.Scenario(webhooksend.ScenarioOptions{
 				Format: format, DomainCount: 2, FindingsPerScan: 130, Titles: 5, Seed: 5,
@@ -155,7 +155,7 @@ func TestAPIFakeServesTheScenario(t *testing.T) {
 					t.Errorf("unsigned request answered %d", code)
 				}
 			}
-			cancel()
+			interrupt()
 			if code := wait(); code != exitOK {
 				t.Errorf("exit code %d; stderr:\n%s", code, stderr.String())
 			}
@@ -189,7 +189,7 @@ func TestAPIFakeKey(t *testing.T) {
 			srv, _ := startReceiver(t, http.StatusOK)
 			tt.vars[secretEnv] = testSecret
 			args := append([]string{"-quiet", "-url", srv.URL, "-scenario", "-api-linger", "300ms", "-random-seed", "3"}, tt.args...)
-			endpoint, stderr, wait := runWithAPI(t, context.Background(), env(tt.vars), args...)
+			endpoint, stderr, _, wait := runWithAPI(t, env(tt.vars), args...)
 			_, scans := webhooksend.Scenario(webhooksend.ScenarioOptions{FindingsPerScan: 5, Seed: 3})
 			if code, uuids := getFindings(t, endpoint, tt.key, "", scans[0]); code != http.StatusOK || len(uuids) != 5 {
 				t.Errorf("with the key: %d, %d findings", code, len(uuids))
