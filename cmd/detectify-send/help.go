@@ -62,13 +62,38 @@ Delivery:
   -gzip              compress bodies (Content-Encoding: gzip); the signature
                      still covers the uncompressed JSON
 
+Fake Detectify API (for a receiver that fetches withheld findings):
+  -api-fake ADDR     with -scenario, also serve Detectify's findings API on
+                     ADDR (e.g. 127.0.0.1:8766; port 0 picks one) at
+                     http://ADDR/rest/v2: GET /findings/PROFILE/?report_token=
+                     REPORT lists every finding of the scan, withheld ones and
+                     low and information ones included, under the uuids the
+                     webhooks carried. Its URL is printed to stderr even with
+                     -quiet. It keeps serving after the send until interrupted
+                     or -api-linger ends
+  -api-key KEY       the key requests must carry in X-Detectify-Key (default
+                     $DETECTIFY_API_KEY, else the demo key
+                     "detectify-send-demo-key")
+  -api-secret SECRET the base64 secret requests must be signed with
+                     (X-Detectify-Timestamp, X-Detectify-Signature; default
+                     $DETECTIFY_API_SECRET; without one, the key alone is
+                     checked)
+  -api-linger D      serve for D after the send, then exit (default 0: until
+                     interrupted)
+
+  The fake keeps the API's assumptions visible: the profile token is the
+  classic report URL's first segment and the current subjects'
+  scan_profile_token, the report token is the scan id, a request's timestamp
+  may be 5 minutes off. The key and secret are never printed.
+
 Output:
-  -quiet             print nothing unless something fails
+  -quiet             print nothing unless something fails (and the fake
+                     API's URL)
 
 The summary goes to stdout, progress and errors to stderr.
 
 Exit status:
-  0  every message was delivered (2xx)
+  0  every message was delivered (2xx); -api-fake's serving does not change it
   1  a message failed, or the run was interrupted
   2  bad flags or input
 
@@ -90,4 +115,8 @@ Examples:
 
   # A receiver configured with allow_unsigned
   detectify-send -unsigned -scenario
+
+  # Scans over Detectify's limits, and the API a receiver fetches the
+  # withheld findings from, until Ctrl-C
+  DETECTIFY_API_SECRET=c2VjcmV0 detectify-send -scenario -findings 130 -api-fake 127.0.0.1:8766
 `

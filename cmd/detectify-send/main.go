@@ -53,6 +53,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if total == 0 {
 		total = len(src.messages)
 	}
+	if opts.apiFake != "" {
+		api, err := startFakeAPI(opts, src.scans)
+		if err != nil {
+			return usageError(stderr, err)
+		}
+		// Printed even with -quiet: with port 0 it is the only way to
+		// learn where the API is.
+		fmt.Fprintln(stderr, api.describe(opts, src.scans))
+		defer api.stop(stderr, opts.quiet)
+	}
 	if !opts.quiet {
 		fmt.Fprintf(stderr, "detectify-send: sending %d messages (%s) to %s, %s\n",
 			total, src.description, opts.redactedURL(), opts.signing())
@@ -63,15 +73,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if !opts.quiet {
 		_ = sum.Print(stdout)
 	}
+	code := exitOK
 	switch {
 	case err != nil:
 		fmt.Fprintf(stderr, "detectify-send: interrupted after %d of %d messages\n", sum.Sent, total)
 		return exitFailed
 	case !sum.OK():
 		fmt.Fprintf(stderr, "detectify-send: %d of %d messages failed\n", sum.Failed, sum.Sent)
-		return exitFailed
+		code = exitFailed
 	}
-	return exitOK
+	if opts.apiFake != "" {
+		// A receiver backfills once a scan has finished: keep serving.
+		if !opts.quiet {
+			fmt.Fprintf(stderr, "detectify-send: the fake API serves %s\n", opts.lingerText())
+		}
+		linger(ctx, opts.apiLinger)
+	}
+	return code
 }
 
 func usageError(stderr io.Writer, err error) int {

@@ -147,6 +147,16 @@ func TestUsageErrors(t *testing.T) {
 		{"bad URL scheme", withSecret, []string{"-url", "ftp://localhost/x"}, "scheme"},
 		{"missing file", withSecret, []string{"-file", filepath.Join(dir, "missing.json")}, "no such file"},
 		{"invalid file", withSecret, []string{"-file", bad}, "not valid JSON"},
+		{"api-fake without scenario", withSecret, []string{"-api-fake", "127.0.0.1:0", "-api-linger", "1ms"}, "-api-fake needs -scenario"},
+		{"api-fake with seed", withSecret, []string{"-seed", "-api-fake", "127.0.0.1:0", "-api-linger", "1ms"}, "-api-fake needs -scenario"},
+		{"api-fake without address", withSecret, []string{"-scenario", "-api-fake", ""}, "needs an address"},
+		{"api-key without api-fake", withSecret, []string{"-scenario", "-api-key", "k"}, "need -api-fake"},
+		{"api-secret without api-fake", withSecret, []string{"-scenario", "-api-secret", "c2VjcmV0"}, "need -api-fake"},
+		{"api-linger without api-fake", withSecret, []string{"-scenario", "-api-linger", "1s"}, "need -api-fake"},
+		{"negative api-linger", withSecret, []string{"-scenario", "-api-fake", "127.0.0.1:0", "-api-linger", "-1s"}, "-api-linger must not be negative"},
+		{"api-secret not base64", withSecret, []string{"-scenario", "-api-fake", "127.0.0.1:0", "-api-secret", "not base64!"}, "-api-secret (or DETECTIFY_API_SECRET) must be standard base64"},
+		{"api secret from env not base64", env(map[string]string{secretEnv: testSecret, apiSecretEnv: "%%%"}), []string{"-scenario", "-api-fake", "127.0.0.1:0"}, "must be standard base64"},
+		{"api-fake bad address", withSecret, []string{"-scenario", "-api-fake", "127.0.0.1:99999"}, "-api-fake: listen tcp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

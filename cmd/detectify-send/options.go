@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +20,12 @@ import (
 const (
 	defaultURL = "http://localhost:8765/webhook"
 	secretEnv  = "DETECTIFY_WEBHOOK_SECRET"
+
+	apiKeyEnv    = "DETECTIFY_API_KEY"
+	apiSecretEnv = "DETECTIFY_API_SECRET"
+	// demoAPIKey is the fake API's key when none is given, so a local
+	// demo needs no setup; help and the quick start name it.
+	demoAPIKey = "detectify-send-demo-key"
 )
 
 // options are the parsed command line.
@@ -48,6 +56,11 @@ type options struct {
 	gzip        bool
 	quiet       bool
 
+	apiFake   string
+	apiKey    string
+	apiSecret string
+	apiLinger time.Duration
+
 	set map[string]bool // flags given explicitly
 }
 
@@ -64,6 +77,12 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	if o.secret == "" {
 		o.secret = getenv(secretEnv)
+	}
+	if o.apiKey == "" {
+		o.apiKey = cmp.Or(getenv(apiKeyEnv), demoAPIKey)
+	}
+	if o.apiSecret == "" {
+		o.apiSecret = getenv(apiSecretEnv)
 	}
 	return o, o.check()
 }
@@ -102,6 +121,13 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.timeout, "timeout", webhooksend.DefaultTimeout, "")
 	fs.BoolVar(&o.gzip, "gzip", false, "")
 	fs.BoolVar(&o.quiet, "quiet", false, "")
+
+	// The API key and secret, like the webhook secret, default from the
+	// environment after parsing.
+	fs.StringVar(&o.apiFake, "api-fake", "", "")
+	fs.StringVar(&o.apiKey, "api-key", "", "")
+	fs.StringVar(&o.apiSecret, "api-secret", "", "")
+	fs.DurationVar(&o.apiLinger, "api-linger", 0, "")
 	return fs
 }
 
@@ -141,6 +167,19 @@ func (o *options) check() error {
 		return errors.New("-timeout and -max-backoff must be positive")
 	case !o.unsigned && o.secret == "":
 		return fmt.Errorf("no secret: pass -secret, set %s, or use -unsigned", secretEnv)
+	case (o.set["api-key"] || o.set["api-secret"] || o.set["api-linger"]) && !o.set["api-fake"]:
+		return errors.New("-api-key, -api-secret and -api-linger need -api-fake")
+	case o.set["api-fake"] && !o.scenario:
+		return errors.New("-api-fake needs -scenario, whose scans it serves")
+	case o.set["api-fake"] && o.apiFake == "":
+		return errors.New("-api-fake needs an address, e.g. 127.0.0.1:8766")
+	case o.apiLinger < 0:
+		return errors.New("-api-linger must not be negative")
+	}
+	if o.set["api-fake"] {
+		if _, err := base64.StdEncoding.DecodeString(o.apiSecret); err != nil {
+			return fmt.Errorf("-api-secret (or %s) must be standard base64, as Detectify hands it out", apiSecretEnv)
+		}
 	}
 	if _, err := webhooksend.ParseFormat(o.format); err != nil {
 		return fmt.Errorf("-format: %w", err)
@@ -164,6 +203,7 @@ func (o *options) check() error {
 type source struct {
 	messages    [][]byte
 	description string
+	scans       []webhooksend.ScanSummary // -scenario only
 }
 
 func (o *options) load() (source, error) {
@@ -186,18 +226,18 @@ func (o *options) load() (source, error) {
 			Titles: o.titles, Unfinished: o.unfinished, Seed: seed,
 		}
 		msgs, scans := webhooksend.Scenario(opts)
-		return source{msgs, describeScenario(opts, scans)}, nil
+		return source{msgs, describeScenario(opts, scans), scans}, nil
 	case o.set["unique"]:
 		msgs := webhooksend.UniqueFindingsIn(format, o.unique, seed)
-		return source{msgs, fmt.Sprintf("%d unique %s findings, -random-seed %d", o.unique, format, seed)}, nil
+		return source{messages: msgs, description: fmt.Sprintf("%d unique %s findings, -random-seed %d", o.unique, format, seed)}, nil
 	case o.set["file"]:
 		msgs, err := webhooksend.LoadFile(o.file)
 		if err != nil {
 			return source{}, err
 		}
-		return source{msgs, fmt.Sprintf("%d messages from %s", len(msgs), o.file)}, nil
+		return source{messages: msgs, description: fmt.Sprintf("%d messages from %s", len(msgs), o.file)}, nil
 	default:
-		return source{webhooksend.SeedMessagesIn(format), fmt.Sprintf("the %s example messages", format)}, nil
+		return source{messages: webhooksend.SeedMessagesIn(format), description: fmt.Sprintf("the %s example messages", format)}, nil
 	}
 }
 
@@ -252,4 +292,11 @@ func (o *options) signing() string {
 		return "unsigned"
 	}
 	return "signed (" + o.encoding + ")"
+}
+
+func (o *options) lingerText() string {
+	if o.apiLinger > 0 {
+		return "for " + o.apiLinger.String()
+	}
+	return "until interrupted (Ctrl-C)"
 }

@@ -53,11 +53,13 @@ var classicLevels = map[level]classicLevel{
 
 type classicShape struct{ g *generator }
 
-// newScan gives the scan Detectify's report URL: a 32-hex report token and
-// a 40-hex scan id.
+// newScan gives the scan Detectify's report URL: a 32-hex scan profile
+// token and a 40-hex scan id, which is the API's report token.
+// (ASSUMPTION: the URL's first segment is the profile token; public
+// material says "profile or team token".)
 func (c classicShape) newScan(domain string) scan {
-	token, id := c.g.hex(16), c.g.hex(20)
-	return scan{domain: domain, id: id, reportURL: "https://detectify.com/report/" + token + "/" + id}
+	profile, id := c.g.hex(16), c.g.hex(20)
+	return scan{domain: domain, id: id, profile: profile, reportURL: "https://detectify.com/report/" + profile + "/" + id}
 }
 
 func (c classicShape) started(s scan) []byte {
@@ -66,20 +68,23 @@ func (c classicShape) started(s scan) []byte {
 
 // finding panics for low and information findings, which have no classic
 // message; callers send only levels that are messaged.
-func (c classicShape) finding(s scan, v vulnerability) []byte {
+func (c classicShape) finding(s scan, v vulnerability) ([]byte, Finding) {
 	lv, ok := classicLevels[v.level]
 	if !ok {
 		panic("webhooksend: no classic finding message for level " + v.level.String())
 	}
-	return mustMarshal(classicFinding{
+	score := lv.minCVSS + cvss(c.g.rng.IntN(int(lv.maxCVSS-lv.minCVSS)+1))
+	id := c.g.uuid()
+	msg := mustMarshal(classicFinding{
 		Type:       lv.typ,
 		Domain:     s.domain,
-		CVSSScore:  lv.minCVSS + cvss(c.g.rng.IntN(int(lv.maxCVSS-lv.minCVSS)+1)),
+		CVSSScore:  score,
 		Severity:   lv.severity,
 		Title:      v.title,
-		FindingURL: s.reportURL + "/" + c.g.uuid(),
+		FindingURL: s.reportURL + "/" + id,
 		Tags:       []string{"new"},
 	})
+	return msg, Finding{UUID: id, CVSS: float64(score) / 10, Sent: true}
 }
 
 // finished counts as Detectify's classic summary does: critical_findings

@@ -1,7 +1,5 @@
 package webhooksend
 
-import "strconv"
-
 // Event types of Detectify's current webhook format that this package
 // generates.
 const (
@@ -20,8 +18,9 @@ type currentScanEvent struct {
 }
 
 type currentScan struct {
-	ID    string `json:"id"`
-	Asset string `json:"asset"`
+	ID           string `json:"id"`
+	Asset        string `json:"asset"`
+	ProfileToken string `json:"scan_profile_token"`
 	*currentCounts
 }
 
@@ -42,53 +41,61 @@ type currentFindingEvent struct {
 }
 
 type currentFinding struct {
-	Title       string `json:"title"`
-	Severity    string `json:"severity"`
-	Asset       string `json:"asset"`
-	URL         string `json:"url"`
-	Parameter   string `json:"parameter"`
-	Description string `json:"description"`
-	Remediation string `json:"remediation"`
-	UUID        string `json:"uuid"`
-	ScanID      string `json:"scan_id"`
+	Title        string `json:"title"`
+	Severity     string `json:"severity"`
+	Asset        string `json:"asset"`
+	URL          string `json:"url"`
+	Parameter    string `json:"parameter"`
+	Description  string `json:"description"`
+	Remediation  string `json:"remediation"`
+	UUID         string `json:"uuid"`
+	ScanID       string `json:"scan_id"`
+	ProfileToken string `json:"scan_profile_token"`
 }
 
 type currentShape struct{ g *generator }
 
-// newScan gives the scan a 16-hex id like the seed's scan objects.
+// newScan gives the scan a 16-hex id like the seed's scan objects, and a
+// profile token derived from the seed and the domain, not drawn, so adding
+// it left the other values of a seed's messages as they were.
 func (c currentShape) newScan(domain string) scan {
-	return scan{domain: domain, id: c.g.hex(8)}
+	return scan{domain: domain, id: c.g.hex(8), profile: derivedToken("profile", c.g.seed, domain)}
 }
 
 func (c currentShape) started(s scan) []byte {
 	return mustMarshal(currentScanEvent{
 		EventType: EventScanStarted, Timestamp: c.g.timestamp(),
-		Scan: currentScan{ID: s.id, Asset: s.domain},
+		Scan: currentScan{ID: s.id, Asset: s.domain, ProfileToken: s.profile},
 	})
 }
 
-func (c currentShape) finding(s scan, v vulnerability) []byte {
-	return mustMarshal(currentFindingEvent{
+func (c currentShape) finding(s scan, v vulnerability) ([]byte, Finding) {
+	ts := c.g.timestamp()
+	f := Finding{Location: findingLocation(s.domain, v, 1+c.g.rng.IntN(9999)), Found: c.g.now, Sent: true}
+	f.UUID = c.g.uuid()
+	msg := mustMarshal(currentFindingEvent{
 		EventType: EventFinding,
-		Timestamp: c.g.timestamp(),
+		Timestamp: ts,
 		Finding: currentFinding{
-			Title:       v.title,
-			Severity:    v.level.String(),
-			Asset:       s.domain,
-			URL:         "https://" + s.domain + v.path + "?" + v.parameter + "=" + strconv.Itoa(1+c.g.rng.IntN(9999)),
-			Parameter:   v.parameter,
-			Description: v.description,
-			Remediation: v.remediation,
-			UUID:        c.g.uuid(),
-			ScanID:      s.id,
+			Title:        v.title,
+			Severity:     v.level.String(),
+			Asset:        s.domain,
+			URL:          f.Location,
+			Parameter:    v.parameter,
+			Description:  v.description,
+			Remediation:  v.remediation,
+			UUID:         f.UUID,
+			ScanID:       s.id,
+			ProfileToken: s.profile,
 		},
 	})
+	return msg, f
 }
 
 func (c currentShape) finished(s scan, found LevelCounts) []byte {
 	return mustMarshal(currentScanEvent{
 		EventType: EventScanCompleted, Timestamp: c.g.timestamp(),
-		Scan: currentScan{ID: s.id, Asset: s.domain, currentCounts: &currentCounts{
+		Scan: currentScan{ID: s.id, Asset: s.domain, ProfileToken: s.profile, currentCounts: &currentCounts{
 			Critical: found.Critical, High: found.High, Medium: found.Medium,
 			Low: found.Low, Information: found.Information,
 		}},

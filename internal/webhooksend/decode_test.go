@@ -11,8 +11,9 @@ import (
 )
 
 var (
-	reportURLPattern  = regexp.MustCompile(`^https://detectify\.com/report/[0-9a-f]{32}/([0-9a-f]{40})$`)
-	findingURLPattern = regexp.MustCompile(`^https://detectify\.com/report/[0-9a-f]{32}/([0-9a-f]{40})/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	reportURLPattern  = regexp.MustCompile(`^https://detectify\.com/report/([0-9a-f]{32})/([0-9a-f]{40})$`)
+	findingURLPattern = regexp.MustCompile(`^https://detectify\.com/report/([0-9a-f]{32})/([0-9a-f]{40})/([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$`)
+	profilePattern    = regexp.MustCompile(`^[0-9a-f]{32}$`)
 	scanIDPattern     = regexp.MustCompile(`^[0-9a-f]{16}$`)
 	uuidPattern       = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 )
@@ -37,6 +38,13 @@ type view struct {
 	timestamp time.Time
 	// counts are a finished message's counters by field name.
 	counts map[string]int
+	// profile is the scan profile token: the classic report URL's first
+	// segment, the current subjects' scan_profile_token.
+	profile string
+	// uuid and location are a finding's; classic findings have no location.
+	uuid, location string
+	// cvss is a classic finding's score.
+	cvss float64
 }
 
 func decodeView(t *testing.T, f Format, raw []byte) view {
@@ -90,15 +98,18 @@ func decodeClassic(t *testing.T, raw []byte) view {
 	switch m.Type {
 	case TypeScanStarted:
 		keysOf(t, raw, "type", "domain", "report_url")
-		v.kind, v.scanID = kindStarted, scanIDOf(t, reportURLPattern, m.ReportURL)
+		v.kind = kindStarted
+		v.profile, v.scanID, _ = urlParts(t, reportURLPattern, m.ReportURL)
 	case TypeScanFinished:
 		keysOf(t, raw, "type", "domain", "report_url", "critical_findings", "medium_findings", "notice_findings")
-		v.kind, v.scanID = kindFinished, scanIDOf(t, reportURLPattern, m.ReportURL)
+		v.kind = kindFinished
+		v.profile, v.scanID, _ = urlParts(t, reportURLPattern, m.ReportURL)
 		v.counts = map[string]int{"critical_findings": m.CriticalFindings, "medium_findings": m.MediumFindings, "notice_findings": m.NoticeFindings}
 	case TypeFindingHigh, TypeFindingMedium:
 		keysOf(t, raw, "type", "domain", "cvss_score", "severity", "title", "finding_url", "tags")
 		checkClassicFinding(t, m)
-		v.kind, v.scanID = kindFinding, scanIDOf(t, findingURLPattern, m.FindingURL)
+		v.kind, v.cvss = kindFinding, m.CVSSScore
+		v.profile, v.scanID, v.uuid = urlParts(t, findingURLPattern, m.FindingURL)
 	default:
 		t.Fatalf("unexpected classic message %s", raw)
 	}
@@ -124,13 +135,16 @@ func checkClassicFinding(t *testing.T, m classicMessage) {
 	}
 }
 
-func scanIDOf(t *testing.T, pattern *regexp.Regexp, url string) string {
+// urlParts splits a classic report or finding URL into profile token,
+// scan id and (for a finding) the finding's uuid.
+func urlParts(t *testing.T, pattern *regexp.Regexp, url string) (profile, scanID, uuid string) {
 	t.Helper()
 	match := pattern.FindStringSubmatch(url)
 	if match == nil {
 		t.Fatalf("URL %q has the wrong shape", url)
 	}
-	return match[1]
+	match = append(match, "")
+	return match[1], match[2], match[3]
 }
 
 type currentMessage struct {
@@ -141,8 +155,9 @@ type currentMessage struct {
 }
 
 type currentScanFields struct {
-	ID    string `json:"id"`
-	Asset string `json:"asset"`
+	ID           string `json:"id"`
+	Asset        string `json:"asset"`
+	ProfileToken string `json:"scan_profile_token"`
 }
 
 var currentCounters = []string{"critical_level_findings", "high_level_findings", "medium_level_findings", "low_level_findings", "information_findings"}
@@ -161,14 +176,14 @@ func decodeCurrent(t *testing.T, raw []byte) view {
 		keysOf(t, raw, "event_type", "timestamp", "scan")
 		var s currentScanFields
 		unmarshal(t, m.Scan, &s)
-		v.domain, v.scanID = s.Asset, s.ID
+		v.domain, v.scanID, v.profile = s.Asset, s.ID, s.ProfileToken
 		if m.EventType == EventScanStarted {
-			keysOf(t, m.Scan, "id", "asset")
+			keysOf(t, m.Scan, "id", "asset", "scan_profile_token")
 			v.kind = kindStarted
 			break
 		}
 		v.kind = kindFinished
-		fields := keysOf(t, m.Scan, append([]string{"id", "asset"}, currentCounters...)...)
+		fields := keysOf(t, m.Scan, append([]string{"id", "asset", "scan_profile_token"}, currentCounters...)...)
 		v.counts = map[string]int{}
 		for _, name := range currentCounters {
 			var n int
@@ -177,10 +192,11 @@ func decodeCurrent(t *testing.T, raw []byte) view {
 		}
 	case EventFinding:
 		keysOf(t, raw, "event_type", "timestamp", "finding")
-		keysOf(t, m.Finding, "title", "severity", "asset", "url", "parameter", "description", "remediation", "uuid", "scan_id")
+		keysOf(t, m.Finding, "title", "severity", "asset", "url", "parameter", "description", "remediation", "uuid", "scan_id", "scan_profile_token")
 		var f struct {
 			Title, Severity, Asset, URL, Parameter, Description, Remediation, UUID string
 			ScanID                                                                 string `json:"scan_id"`
+			ProfileToken                                                           string `json:"scan_profile_token"`
 		}
 		unmarshal(t, m.Finding, &f)
 		if !slices.Contains(levelNames[:], f.Severity) || f.Title == "" || f.Description == "" || f.Remediation == "" {
@@ -190,11 +206,15 @@ func decodeCurrent(t *testing.T, raw []byte) view {
 			t.Errorf("finding's url, parameter or uuid is off: %s", m.Finding)
 		}
 		v.kind, v.domain, v.scanID, v.title, v.level = kindFinding, f.Asset, f.ScanID, f.Title, f.Severity
+		v.profile, v.uuid, v.location = f.ProfileToken, f.UUID, f.URL
 	default:
 		t.Fatalf("unexpected current message %s", raw)
 	}
 	if !scanIDPattern.MatchString(v.scanID) {
 		t.Errorf("scan id %q has the wrong shape", v.scanID)
+	}
+	if !profilePattern.MatchString(v.profile) {
+		t.Errorf("scan profile token %q has the wrong shape", v.profile)
 	}
 	return v
 }

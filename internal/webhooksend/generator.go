@@ -11,8 +11,9 @@ import (
 // clock of current-format timestamps, so a scenario is reproducible from
 // its seed.
 type generator struct {
-	rng *rand.Rand
-	now time.Time
+	rng  *rand.Rand
+	now  time.Time
+	seed uint64
 }
 
 // clockStart is where generated timestamps begin: the day of Detectify's
@@ -26,8 +27,9 @@ func newGenerator(seed uint64) *generator {
 	// The second PCG word only needs to differ from the first; the golden
 	// ratio constant spreads small seeds apart.
 	return &generator{
-		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		now: clockStart.Add(time.Duration(seed%secondsPerYear) * time.Second),
+		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		now:  clockStart.Add(time.Duration(seed%secondsPerYear) * time.Second),
+		seed: seed,
 	}
 }
 

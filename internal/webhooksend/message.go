@@ -10,7 +10,9 @@ type scan struct {
 	domain string
 	// id is what a receiver correlates the scan's messages by: the <scan>
 	// segment of the classic report URL, the current scan object's id.
-	id        string
+	id string
+	// profile is the scan profile's token, by which the API lists findings.
+	profile   string
 	reportURL string // classic only
 }
 
@@ -18,7 +20,7 @@ type scan struct {
 type shape interface {
 	newScan(domain string) scan
 	started(s scan) []byte
-	finding(s scan, v vulnerability) []byte
+	finding(s scan, v vulnerability) ([]byte, Finding)
 	finished(s scan, found LevelCounts) []byte
 }
 

@@ -48,6 +48,21 @@ type ScanSummary struct {
 	Withheld int
 	// Finished tells whether the scan's finished message is sent.
 	Finished bool
+
+	// ProfileToken is the scan profile's token, by which Detectify's API
+	// lists the scan's findings: the first segment of the classic report
+	// URL, the scan_profile_token of the current format's scan and finding
+	// subjects.
+	ProfileToken string
+	// ReportToken names the scan in Detectify's API; it is ScanID.
+	ReportToken string
+	// AssetToken is the API's token of the scanned domain.
+	AssetToken string
+	// Findings is every finding of the scan, of every level, in the order
+	// found: Found.Total() of them, Sent of them carried by a message with
+	// the values that message carried, the rest withheld or of levels
+	// without messages.
+	Findings []Finding
 }
 
 // Scenario returns the messages of one scan per domain, in delivery order,
@@ -63,6 +78,7 @@ type ScanSummary struct {
 // so a receiver's redelivery detection never drops one.
 func Scenario(opts ScenarioOptions) ([][]byte, []ScanSummary) {
 	g := newGenerator(opts.Seed)
+	fg := newFindingGenerator(opts.Seed)
 	sh := g.shape(opts.Format)
 	domains := opts.domains()
 	findings := max(opts.FindingsPerScan, 0)
@@ -79,12 +95,16 @@ func Scenario(opts ScenarioOptions) ([][]byte, []ScanSummary) {
 		mix := g.newTitleMix(titles)
 		limits := newSenderLimits()
 		var found LevelCounts
-		for range findings {
+		all := make([]Finding, findings)
+		for i := range all {
 			v := mix.draw(g)
 			found.add(v.level)
 			if limits.allow(v) {
-				msgs = append(msgs, sh.finding(s, v))
+				var msg []byte
+				msg, all[i] = sh.finding(s, v)
+				msgs = append(msgs, msg)
 			}
+			fg.complete(&all[i], s, v, g)
 		}
 		// The last Unfinished scans; more than there are means all.
 		finished := d < len(domains)-opts.Unfinished
@@ -94,6 +114,8 @@ func Scenario(opts ScenarioOptions) ([][]byte, []ScanSummary) {
 		scans[d] = ScanSummary{
 			Domain: domain, ScanID: s.id, Found: found,
 			Sent: limits.sent, Withheld: found.Reported() - limits.sent, Finished: finished,
+			ProfileToken: s.profile, ReportToken: s.id, AssetToken: derivedToken("asset", opts.Seed, domain),
+			Findings: all,
 		}
 	}
 	return msgs, scans

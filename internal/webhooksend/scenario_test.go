@@ -2,6 +2,7 @@ package webhooksend
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -144,13 +145,13 @@ func checkScenario(t *testing.T, opts ScenarioOptions, msgs [][]byte, scans []Sc
 			t.Errorf("scan of %s sent %d finding messages, over the per-scan limit", s.Domain, s.Sent)
 		}
 		started := read()
-		if started.kind != kindStarted || started.domain != s.Domain || started.scanID != s.ScanID {
-			t.Fatalf("scan of %s (%s) starts with %+v", s.Domain, s.ScanID, started)
+		if started.kind != kindStarted || started.domain != s.Domain || started.scanID != s.ScanID || started.profile != s.ProfileToken {
+			t.Fatalf("scan of %s (%s, profile %s) starts with %+v", s.Domain, s.ScanID, s.ProfileToken, started)
 		}
 		perTitle := map[string]int{}
 		for range s.Sent {
 			v := read()
-			if v.kind != kindFinding || v.domain != s.Domain || v.scanID != s.ScanID {
+			if v.kind != kindFinding || v.domain != s.Domain || v.scanID != s.ScanID || v.profile != s.ProfileToken {
 				t.Fatalf("finding %+v does not belong to the scan of %s (%s)", v, s.Domain, s.ScanID)
 			}
 			if !slices.Contains([]string{"critical", "high", "medium"}, v.level) {
@@ -167,7 +168,7 @@ func checkScenario(t *testing.T, opts ScenarioOptions, msgs [][]byte, scans []Sc
 			continue
 		}
 		finished := read()
-		if finished.kind != kindFinished || finished.domain != s.Domain || finished.scanID != s.ScanID {
+		if finished.kind != kindFinished || finished.domain != s.Domain || finished.scanID != s.ScanID || finished.profile != s.ProfileToken {
 			t.Fatalf("scan of %s (%s) finishes with %+v", s.Domain, s.ScanID, finished)
 		}
 		if want := wantCounts(f, s.Found); !mapsEqual(finished.counts, want) {
@@ -277,7 +278,7 @@ func TestScenarioSeed(t *testing.T) {
 			opts := ScenarioOptions{Format: f, FindingsPerScan: 150, Unfinished: 1, Seed: 42}
 			msgs, scans := Scenario(opts)
 			again, againScans := Scenario(opts)
-			if !slices.EqualFunc(msgs, again, slices.Equal) || !slices.Equal(scans, againScans) {
+			if !slices.EqualFunc(msgs, again, slices.Equal) || !reflect.DeepEqual(scans, againScans) {
 				t.Error("equal seeds produced different scenarios")
 			}
 			other := opts

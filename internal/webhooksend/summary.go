@@ -66,8 +66,8 @@ func (s Summary) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "messages:\t%d sent, %d delivered, %d failed\n", s.Sent, s.Delivered, s.Failed)
 	fmt.Fprintf(tw, "requests:\t%d (%d retries, %d transport errors)\n", s.Attempts, s.Retries, s.TransportErrors)
-	fmt.Fprintf(tw, "final status:\t%s\n", formatStatuses(s.FinalStatus))
-	fmt.Fprintf(tw, "every status:\t%s\n", formatStatuses(s.AttemptStatus))
+	fmt.Fprintf(tw, "final status:\t%s\n", FormatStatuses(s.FinalStatus))
+	fmt.Fprintf(tw, "every status:\t%s\n", FormatStatuses(s.AttemptStatus))
 	if l := s.Latency; len(s.AttemptStatus) > 0 {
 		fmt.Fprintf(tw, "latency:\tp50 %s  p90 %s  p99 %s  max %s\n",
 			roundDuration(l.P50), roundDuration(l.P90), roundDuration(l.P99), roundDuration(l.Max))
@@ -88,8 +88,8 @@ func (s Summary) String() string {
 	return b.String()
 }
 
-// formatStatuses renders counts like "200×9 503×2", lowest status first.
-func formatStatuses(m map[int]int) string {
+// FormatStatuses renders status counts like "200×9 503×2", lowest status first.
+func FormatStatuses(m map[int]int) string {
 	if len(m) == 0 {
 		return "none"
 	}

@@ -29,7 +29,7 @@ func UniqueFindingsIn(f Format, n int, seed uint64) [][]byte {
 	}
 	msgs := make([][]byte, n)
 	for i := range msgs {
-		msgs[i] = sh.finding(scans[i%len(scans)], vulns[g.rng.IntN(len(vulns))])
+		msgs[i], _ = sh.finding(scans[i%len(scans)], vulns[g.rng.IntN(len(vulns))])
 	}
 	return msgs
 }
