@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/detectifyapi"
+	"github.com/detectify-otel/detectifyreceiver/internal/webhooksend"
 )
 
 const (
@@ -361,4 +362,53 @@ func TestAPendingBackfillIsResumedAfterARestart(t *testing.T) {
 	eventually(t, func() bool { return len(recordsFrom(after, "api")) == 2 }, "resumed after the restart")
 	after.flush()
 	assert.Equal(t, 5.0, after.metrics.current(t)["detectify.findings{detectify.domain=api.example.com,detectify.finding.severity=high}"])
+}
+
+// A scan Detectify cuts short, played as Detectify would send it, against
+// the sender's fake API serving the scan's full findings: every finding of
+// the levels fetched arrives once, and the counts equal the report.
+func TestAScanCutShortIsCompletedFromTheAPI(t *testing.T) {
+	for name, format := range map[string]webhooksend.Format{"classic": webhooksend.FormatClassic, "current": webhooksend.FormatCurrent} {
+		t.Run(name, func(t *testing.T) {
+			msgs, scans := webhooksend.Scenario(webhooksend.ScenarioOptions{Format: format,
+				Domains: []string{"big.example.com"}, FindingsPerScan: 130, Seed: 17})
+			scan := scans[0]
+			require.Positive(t, scan.Withheld, "the scenario must hit Detectify's limits")
+			fake, err := webhooksend.NewFakeAPI(apiKey, apiSecret, scans, webhooksend.FakeAPIOptions{PageSize: 40})
+			require.NoError(t, err)
+			srv := httptest.NewServer(fake)
+			t.Cleanup(srv.Close)
+			h := newHarness(t, withAPI(srv.URL+fake.BasePath()))
+			h.postOK(msgs...)
+
+			eventually(t, func() bool { return len(eventRecords(h, "detectify.scan.backfilled")) == 1 }, "the backfill ends")
+			assert.Len(t, recordsFrom(h, "webhook"), scan.Sent)
+			assert.Len(t, recordsFrom(h, "api"), scan.Withheld)
+			ids := map[string]int{}
+			for _, lr := range append(recordsFrom(h, "webhook"), recordsFrom(h, "api")...) {
+				id, _ := lr.Attributes().Get("detectify.finding.id")
+				ids[id.Str()]++
+			}
+			for _, f := range scan.Findings {
+				if knownLevelFetched(f.Level) {
+					assert.Equal(t, 1, ids[f.UUID], "finding %s (%s, sent %v) once", f.UUID, f.Level, f.Sent)
+				}
+			}
+			h.flush()
+			var counted float64
+			for series, v := range h.metrics.current(t) {
+				if strings.HasPrefix(series, "detectify.findings{detectify.domain=big.example.com,") {
+					counted += v
+				}
+			}
+			assert.Equal(t, float64(scan.Found.Reported()), counted, "the counts equal Detectify's report")
+			assert.Equal(t, 0.0, h.metrics.current(t)["detectify.scan.findings.undelivered{detectify.domain=big.example.com}"])
+			assert.Equal(t, float64(scan.Withheld), h.metrics.current(t)["detectify.scan.findings.backfilled{detectify.domain=big.example.com}"])
+			assert.Zero(t, fake.SignatureFailures())
+		})
+	}
+}
+
+func knownLevelFetched(level string) bool {
+	return level == "critical" || level == "high" || level == "medium"
 }
