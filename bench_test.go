@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component/componenttest"
+
 	"github.com/detectify-otel/detectifyreceiver/internal/message"
 	"github.com/detectify-otel/detectifyreceiver/internal/seed"
 	"github.com/detectify-otel/detectifyreceiver/internal/state"
@@ -159,6 +161,60 @@ func BenchmarkMetricsInterval(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r.emitMetrics(context.Background(), true)
+			}
+		})
+	}
+}
+
+// BenchmarkWebhookPathWithAPI is the handler's work for whole scans (a
+// start, three findings, a finish that reports five, so that every finish
+// queues a backfill when api: is set), without and with api: side by side
+// in one run. The backfill's worker is not running: what is measured is
+// what api: adds to the webhook path (the job queued in the finish's
+// update, the worker woken).
+func BenchmarkWebhookPathWithAPI(b *testing.B) {
+	for _, withAPI := range []bool{false, true} {
+		b.Run(fmt.Sprintf("api=%v", withAPI), func(b *testing.B) {
+			cfg := testConfig()
+			cfg.DedupWindow = 0
+			if withAPI {
+				cfg.API = &APIConfig{Key: apiKey}
+			}
+			r := newInProcess(b, cfg)
+			if withAPI {
+				var err error
+				if r.backfill, err = newBackfiller(context.Background(), r, componenttest.NewNopHost()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			const scans = 1024
+			var bodies [][]byte
+			for s := range scans {
+				report := fmt.Sprintf("https://detectify.com/report/tok/s%d", s)
+				bodies = append(bodies, fmt.Appendf(nil, `{"type":"event_scan_started","domain":"d%d.example","report_url":%q}`, s%16, report))
+				for f := range 3 {
+					bodies = append(bodies, fmt.Appendf(nil, `{"type":"event_finding_high","domain":"d%d.example","title":"XSS %d","severity":"high","finding_url":"%s/f%d"}`, s%16, f, report, f))
+				}
+				bodies = append(bodies, fmt.Appendf(nil, `{"type":"event_scan_finished","domain":"d%d.example","report_url":%q,"critical_findings":5}`, s%16, report))
+			}
+			sigs := make([]string, len(bodies))
+			for i := range bodies {
+				sigs[i] = signBody(testSecret, bodies[i])
+			}
+			rr := newReusableRequest(bodies[0], sigs[0])
+			w := &discardWriter{header: http.Header{}}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				n := i % len(bodies)
+				rr.rewind(bodies[n])
+				rr.req.Header.Set(signatureHeader, sigs[n])
+				clear(w.header)
+				r.handleWebhook(w, rr.req)
+				i++
+			}
+			if w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
 			}
 		})
 	}
