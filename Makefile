@@ -7,10 +7,16 @@ LINTER   := $(BIN)/golangci-lint
 OTELCOL  := $(BIN)/otelcol-detectify
 PEER     := $(BIN)/otelcol-peer
 # What `make generate` writes; README.md for its status table.
-GENERATED := internal/metadata internal/metadatatest documentation.md generated_component_test.go generated_package_test.go README.md
+GENERATED := internal/metadata internal/metadatatest documentation.md generated_component_test.go generated_package_test.go README.md \
+	$(RULES) $(DASHBOARD)
+# The alert rules and the Grafana dashboard, written by `make dashboards`
+# from the one list of queries they share.
+QUERIES   := examples/queries/queries.yaml
+RULES     := examples/prometheus/rules.yml
+DASHBOARD := examples/grafana/detectify.json
 
 .PHONY: all generate check-generated lint tidy-check test unit loss fuzz-short fuzz bench clean \
-	otelcol peer run validate-examples e2e deps test-rules compat mutate
+	otelcol peer run validate-examples e2e deps test-rules compat mutate dashboards
 
 # A failed step must not leave a target that looks up to date, and a
 # failure on the left of a pipe must fail the recipe.
@@ -125,15 +131,22 @@ generate: $(MDATAGEN)
 	@tmp=$$(mktemp -d) && ln -s "$(CURDIR)" "$$tmp/detectifyreceiver" && \
 	  $(MDATAGEN) "$$tmp/detectifyreceiver/metadata.yaml"; rc=$$?; rm -rf "$$tmp"; exit $$rc
 
-# Fails when the generated code is not what metadata.yaml generates.
-check-generated: generate
+# The rules and the dashboard from the queries they share (and the rules'
+# template, which names a query of the list for each rule's expr).
+dashboards:
+	cd internal/tools/querygen && $(TOOL_ENV) $(GO) run . -queries $(CURDIR)/$(QUERIES) \
+	  -rules-template $(CURDIR)/$(RULES).tmpl -rules $(CURDIR)/$(RULES) -dashboard $(CURDIR)/$(DASHBOARD)
+
+# Fails when the generated code is not what metadata.yaml generates, or the
+# rules and the dashboard are not what the list of queries gives.
+check-generated: generate dashboards
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 	  git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); \
 	  echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
 
 # go mod tidy must leave every module's go.mod and go.sum as they are
 # (-diff prints what it would change, and writes nothing).
-MODULES := . e2e
+MODULES := . e2e internal/tools/querygen
 tidy-check:
 	@for m in $(MODULES); do \
 	  (cd $$m && GOPROXY=$(GOPROXY_ONLY) $(GO) mod tidy -diff) || \
@@ -144,12 +157,14 @@ lint: $(LINTER) tidy-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd e2e && $(GO) vet ./...
+	cd internal/tools/querygen && $(GO) vet ./...
 	$(LINTER) run ./...
 
 # The race detector slows the loss accounting tenfold: under it, 20,000
 # webhooks; `make loss` sends the full 100,000 without it.
 unit:
 	DETECTIFY_LOSS_WEBHOOKS=20000 $(GO) test -race -count=1 ./...
+	cd internal/tools/querygen && $(GO) test -race -count=1 ./...
 
 loss:
 	$(GO) test -count=1 -run 'TestNothingLost|TestPermanentFailures' .
