@@ -16,7 +16,7 @@ RULES     := examples/prometheus/rules.yml
 DASHBOARD := examples/grafana/detectify.json
 
 .PHONY: all generate check-generated lint tidy-check test unit loss fuzz-short fuzz bench clean \
-	otelcol peer run validate-examples e2e deps test-rules compat mutate dashboards
+	otelcol peer run validate-examples e2e deps test-rules compat mutate dashboards check-logql
 
 # A failed step must not leave a target that looks up to date, and a
 # failure on the left of a pipe must fail the recipe.
@@ -137,6 +137,17 @@ dashboards:
 	cd internal/tools/querygen && $(TOOL_ENV) $(GO) run . -queries $(CURDIR)/$(QUERIES) \
 	  -rules-template $(CURDIR)/$(RULES).tmpl -rules $(CURDIR)/$(RULES) -dashboard $(CURDIR)/$(DASHBOARD)
 
+# The LogQL queries of the dashboard and of README.md, parsed with Grafana's
+# LogQL grammar (npm @grafana/lezer-logql, pinned by package-lock.json and
+# installed again only when the lock changes). A syntax check: Loki itself
+# cannot be built here (README.md, Grafana dashboard).
+LOGQL_CHECK := internal/tools/logql
+$(LOGQL_CHECK)/node_modules/.package-lock.json: $(LOGQL_CHECK)/package.json $(LOGQL_CHECK)/package-lock.json
+	cd $(LOGQL_CHECK) && npm ci --no-audit --no-fund --loglevel=error
+
+check-logql: deps $(LOGQL_CHECK)/node_modules/.package-lock.json
+	node $(LOGQL_CHECK)/check.mjs $(DASHBOARD) README.md
+
 # Fails when the generated code is not what metadata.yaml generates, or the
 # rules and the dashboard are not what the list of queries gives.
 check-generated: generate dashboards
@@ -190,7 +201,7 @@ compat:
 mutate:
 	scripts/mutate.sh
 
-test: lint check-generated unit loss fuzz-short validate-examples test-rules e2e compat
+test: lint check-generated check-logql unit loss fuzz-short validate-examples test-rules e2e compat
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee bench.txt
