@@ -117,6 +117,14 @@ test-rules: deps
 e2e: deps otelcol peer
 	cd e2e && $(GO) test -race -count=1 -timeout 30m ./...
 
+# The real-Loki test (e2e/loki_real_test.go), with a Loki 3.x binary of
+# your own: LOKI=/path/to/loki. This repository does not build Loki (AGPL,
+# marked not to be used here), so `make test` cannot run it.
+.PHONY: e2e-loki
+e2e-loki: otelcol
+	@test -n "$(LOKI)" || { echo "e2e-loki: set LOKI=/path/to/a/loki-3.x/binary"; exit 1; }
+	cd e2e && LOKI_BINARY="$(abspath $(LOKI))" $(GO) test -tags loki -race -count=1 -run '^TestRealLoki$$' -v .
+
 # The reliability soak through the distribution at 200 webhooks/s, for
 # SOAK (the end-to-end tests run it for 20s); docs/RELIABILITY.md has the
 # figures. Without -race: the sender must not steal the collector's CPU.
@@ -167,7 +175,7 @@ tidy-check:
 lint: $(LINTER) tidy-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	cd e2e && $(GO) vet ./...
+	cd e2e && $(GO) vet ./... && $(GO) vet -tags loki ./...
 	cd internal/tools/querygen && $(GO) vet ./...
 	$(LINTER) run ./...
 

@@ -90,6 +90,13 @@ func expandGrafanaVariables(t *testing.T, q dashboardQuery, domain string) strin
 	})
 }
 
+// grafanaRegexValue is a value of a multi-value variable as Grafana puts it
+// in a query's regular-expression matcher: its metacharacters escaped, the
+// backslashes doubled for the quoted string.
+func grafanaRegexValue(v string) string {
+	return strings.ReplaceAll(regexp.QuoteMeta(v), `\`, `\\`)
+}
+
 // dashboardExpectation is what a panel query must return for its scenario:
 // the one domain selected in $domain, and a check of its series.
 type dashboardExpectation struct {
@@ -214,7 +221,7 @@ func TestDashboardPromQL(t *testing.T) {
 		// Eventually: a rate over the last minute needs two scrapes past
 		// the change.
 		promWaitFor(t, fmt.Sprintf("%s for %s", q, e.domain), time.Minute, stack.all, func() error {
-			samples, err := promQuery(ctx, stack.promURL, expandGrafanaVariables(t, q, regexp.QuoteMeta(e.domain)))
+			samples, err := promQuery(ctx, stack.promURL, expandGrafanaVariables(t, q, grafanaRegexValue(e.domain)))
 			if err != nil {
 				return err
 			}
