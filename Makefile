@@ -6,14 +6,15 @@ OCB      := $(BIN)/ocb
 LINTER   := $(BIN)/golangci-lint
 OTELCOL  := $(BIN)/otelcol-detectify
 PEER     := $(BIN)/otelcol-peer
-# What `make generate` writes; README.md for its status table.
-GENERATED := internal/metadata internal/metadatatest documentation.md generated_component_test.go generated_package_test.go README.md \
-	$(RULES) $(DASHBOARD)
 # The alert rules and the Grafana dashboard, written by `make dashboards`
 # from the one list of queries they share.
 QUERIES   := examples/queries/queries.yaml
 RULES     := examples/prometheus/rules.yml
 DASHBOARD := examples/grafana/detectify.json
+# What `make generate` writes (README.md for its status table), and what
+# `make dashboards` writes.
+GENERATED := internal/metadata internal/metadatatest documentation.md generated_component_test.go generated_package_test.go README.md \
+	$(RULES) $(DASHBOARD)
 
 .PHONY: all generate check-generated lint tidy-check test unit loss fuzz-short fuzz bench clean \
 	otelcol peer run validate-examples e2e deps test-rules compat mutate dashboards check-logql
