@@ -162,7 +162,7 @@ check-logql: deps $(LOGQL_CHECK)/node_modules/.package-lock.json
 check-generated: generate dashboards
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 	  git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); \
-	  echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
+	  echo "generated files are stale: run 'make generate dashboards' and commit the result"; exit 1; fi
 
 # go mod tidy must leave every module's go.mod and go.sum as they are
 # (-diff prints what it would change, and writes nothing).
