@@ -74,6 +74,9 @@ analytics:
   reporting_enabled: false
 `
 
+// lokiStaleScanAfter is the collector's stale_scan_after in TestRealLoki.
+const lokiStaleScanAfter = 5 * time.Second
+
 // lokiEntry is one line of a query's answer, its stream's labels apart
 // from its structured metadata (the categorize-labels encoding).
 type lokiEntry struct {
@@ -108,20 +111,37 @@ func TestRealLoki(t *testing.T) {
 		return err
 	})
 
-	dist := startDistribution(t, "loki.yaml", map[string]string{
+	// examples/loki.yaml as startDistribution runs it, with scans stalling
+	// after lokiStaleScanAfter.
+	webhookAddr := freeAddr(t)
+	dist := startProcess(t, distributionBinary, map[string]string{
+		"DETECTIFY_ENDPOINT":       webhookAddr,
 		"DETECTIFY_WEBHOOK_SECRET": e2eSecret,
 		"LOKI_OTLP_ENDPOINT":       lokiURL + "/otlp",
-	})
+	}, "--config="+filepath.Join("..", "examples", "loki.yaml"),
+		"--set=service.telemetry.metrics.level=none",
+		"--set=receivers::detectify::stale_scan_after="+lokiStaleScanAfter.String())
+	waitHTTPOK(t, dist, "http://"+webhookAddr+"/health")
+	webhookURL := "http://" + webhookAddr + "/webhook"
+
+	// The seed (both formats), a current-format scan of 130 findings on
+	// currentDomain, which withholds some, and a scan on it that never
+	// finishes: reported stalled after lokiStaleScanAfter.
 	const currentDomain = "loki.current.example"
 	scenario, _ := webhooksend.Scenario(webhooksend.ScenarioOptions{
 		Format: webhooksend.FormatCurrent, Domains: []string{currentDomain}, FindingsPerScan: 130, Seed: 4,
 	})
+	unfinished, _ := webhooksend.Scenario(webhooksend.ScenarioOptions{
+		Format: webhooksend.FormatCurrent, Domains: []string{currentDomain}, FindingsPerScan: 2, Unfinished: 1, Seed: 5,
+	})
 	msgs := append(webhooksend.SeedMessages(), webhooksend.SeedMessagesIn(webhooksend.FormatCurrent)...)
 	msgs = append(msgs, scenario...)
-	sendMessages(t, dist.webhookURL, e2eSecret, msgs)
+	msgs = append(msgs, unfinished...)
+	sendMessages(t, webhookURL, e2eSecret, msgs)
 
-	// Every message is one line in Loki, its body exactly as sent.
-	all := lokiWaitEntries(t, loki, lokiURL, `{service_name="detectify"}`, len(msgs))
+	// Every message is one line in Loki, its body exactly as sent, and the
+	// stalled scan one more.
+	all := lokiWaitEntries(t, loki, lokiURL, `{service_name="detectify"}`, len(msgs)+1)
 	byLine := map[string]lokiEntry{}
 	for _, e := range all {
 		byLine[e.line] = e
@@ -163,8 +183,12 @@ func TestRealLoki(t *testing.T) {
 	for _, e := range all {
 		level, ok := e.labels["detectify_finding_severity"]
 		if !ok {
-			if e.metadata["detected_level"] != "info" {
-				t.Errorf("a record that is not a finding has detected_level %q, want info: %.120s", e.metadata["detected_level"], e.line)
+			want := "info" // scan and asset events
+			if strings.Contains(e.line, "has been open for") {
+				want = "warn" // the stalled scan
+			}
+			if got := e.metadata["detected_level"]; got != want {
+				t.Errorf("a record that is not a finding has detected_level %q, want %s: %.120s", got, want, e.line)
 			}
 			continue
 		}
@@ -201,12 +225,18 @@ func TestRealLoki(t *testing.T) {
 		return err == nil && n > 0
 	}
 	limited := func(e lokiEntry) bool { return e.metadata["detectify_scan_limit_reached"] != "" }
+	stalled := func(e lokiEntry) bool {
+		d, err := strconv.ParseFloat(e.metadata["detectify_scan_duration"], 64)
+		return err == nil && d >= lokiStaleScanAfter.Seconds() && strings.Contains(e.line, "has been open for")
+	}
 	expect := map[string]func(lokiEntry) bool{
-		`{service_name="detectify"} | detectify_scan_findings_undelivered > 0`:                                  withheld,
-		`{service_name="detectify"} | detectify_scan_limit_reached != ""`:                                       limited,
-		`{service_name="detectify", detectify_domain="my.domain", detectify_finding_severity=~"critical|high"}`: findingOf("critical", "high"),
-		`{service_name="detectify", detectify_finding_severity=~"critical|high", detectify_domain=~"$domain"}`:  findingOf("critical", "high"),
-		`{service_name="detectify", detectify_domain=~"$domain"} | detectify_scan_findings_undelivered > 0`:     withheld,
+		`{service_name="detectify"} | detectify_scan_findings_undelivered > 0`:                                         withheld,
+		`{service_name="detectify"} | detectify_scan_limit_reached != ""`:                                              limited,
+		`{service_name="detectify", detectify_domain="my.domain", detectify_finding_severity=~"critical|high"}`:        findingOf("critical", "high"),
+		`{service_name="detectify", detectify_finding_severity=~"critical|high", detectify_domain=~"$domain"}`:         findingOf("critical", "high"),
+		`{service_name="detectify", detectify_domain=~"$domain"} | detectify_scan_findings_undelivered > 0`:            withheld,
+		`{service_name="detectify"} |= "has been open for" | detectify_scan_duration > 0`:                              stalled,
+		`{service_name="detectify", detectify_domain=~"$domain"} |= "has been open for" | detectify_scan_duration > 0`: stalled,
 	}
 	_, dashQueries := loadDashboard(t)
 	var queries []string
@@ -219,12 +249,6 @@ func TestRealLoki(t *testing.T) {
 	for _, q := range queries {
 		check, ok := expect[q]
 		if !ok {
-			// The stalled-scan queries need a scan to stall, which takes
-			// stale_scan_after: TestRealLokiStalled would. Any other query
-			// needs an expectation here.
-			if strings.Contains(q, "has been open for") {
-				continue
-			}
 			t.Errorf("no expectation in this test for the LogQL query %s", q)
 			continue
 		}
