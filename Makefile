@@ -6,11 +6,18 @@ OCB      := $(BIN)/ocb
 LINTER   := $(BIN)/golangci-lint
 OTELCOL  := $(BIN)/otelcol-detectify
 PEER     := $(BIN)/otelcol-peer
-# What `make generate` writes; README.md for its status table.
-GENERATED := internal/metadata internal/metadatatest documentation.md generated_component_test.go generated_package_test.go README.md
+# The alert rules and the Grafana dashboard, written by `make dashboards`
+# from the one list of queries they share.
+QUERIES   := examples/queries/queries.yaml
+RULES     := examples/prometheus/rules.yml
+DASHBOARD := examples/grafana/detectify.json
+# What `make generate` writes (README.md for its status table), and what
+# `make dashboards` writes.
+GENERATED := internal/metadata internal/metadatatest documentation.md generated_component_test.go generated_package_test.go README.md \
+	$(RULES) $(DASHBOARD)
 
 .PHONY: all generate check-generated lint tidy-check test unit loss fuzz-short fuzz bench clean \
-	otelcol peer run validate-examples e2e deps test-rules compat mutate
+	otelcol peer run validate-examples e2e deps test-rules compat mutate dashboards check-logql
 
 # A failed step must not leave a target that looks up to date, and a
 # failure on the left of a pipe must fail the recipe.
@@ -111,6 +118,14 @@ test-rules: deps
 e2e: deps otelcol peer
 	cd e2e && $(GO) test -race -count=1 -timeout 30m ./...
 
+# The real-Loki test (e2e/loki_real_test.go), with a Loki 3.x binary of
+# your own: LOKI=/path/to/loki. This repository does not build Loki (AGPL,
+# marked not to be used here), so `make test` cannot run it.
+.PHONY: e2e-loki
+e2e-loki: otelcol
+	@test -n "$(LOKI)" || { echo "e2e-loki: set LOKI=/path/to/a/loki-3.x/binary"; exit 1; }
+	cd e2e && LOKI_BINARY="$(abspath $(LOKI))" $(GO) test -tags loki -race -count=1 -run '^TestRealLoki$$' -v .
+
 # The reliability soak through the distribution at 200 webhooks/s, for
 # SOAK (the end-to-end tests run it for 20s); docs/RELIABILITY.md has the
 # figures. Without -race: the sender must not steal the collector's CPU.
@@ -125,15 +140,33 @@ generate: $(MDATAGEN)
 	@tmp=$$(mktemp -d) && ln -s "$(CURDIR)" "$$tmp/detectifyreceiver" && \
 	  $(MDATAGEN) "$$tmp/detectifyreceiver/metadata.yaml"; rc=$$?; rm -rf "$$tmp"; exit $$rc
 
-# Fails when the generated code is not what metadata.yaml generates.
-check-generated: generate
+# The rules and the dashboard from the queries they share (and the rules'
+# template, which names a query of the list for each rule's expr).
+dashboards:
+	cd internal/tools/querygen && $(TOOL_ENV) $(GO) run . -queries $(CURDIR)/$(QUERIES) \
+	  -rules-template $(CURDIR)/$(RULES).tmpl -rules $(CURDIR)/$(RULES) -dashboard $(CURDIR)/$(DASHBOARD)
+
+# The LogQL queries of the dashboard and of README.md, parsed with Grafana's
+# LogQL grammar (npm @grafana/lezer-logql, pinned by package-lock.json and
+# installed again only when the lock changes). A syntax check: Loki itself
+# cannot be built here (README.md, Grafana dashboard).
+LOGQL_CHECK := internal/tools/logql
+$(LOGQL_CHECK)/node_modules/.package-lock.json: $(LOGQL_CHECK)/package.json $(LOGQL_CHECK)/package-lock.json
+	cd $(LOGQL_CHECK) && npm ci --no-audit --no-fund --loglevel=error
+
+check-logql: deps $(LOGQL_CHECK)/node_modules/.package-lock.json
+	node $(LOGQL_CHECK)/check.mjs $(DASHBOARD) README.md
+
+# Fails when the generated code is not what metadata.yaml generates, or the
+# rules and the dashboard are not what the list of queries gives.
+check-generated: generate dashboards
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 	  git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); \
-	  echo "generated code is stale: run 'make generate' and commit the result"; exit 1; fi
+	  echo "generated files are stale: run 'make generate dashboards' and commit the result"; exit 1; fi
 
 # go mod tidy must leave every module's go.mod and go.sum as they are
 # (-diff prints what it would change, and writes nothing).
-MODULES := . e2e
+MODULES := . e2e internal/tools/querygen
 tidy-check:
 	@for m in $(MODULES); do \
 	  (cd $$m && GOPROXY=$(GOPROXY_ONLY) $(GO) mod tidy -diff) || \
@@ -143,13 +176,15 @@ tidy-check:
 lint: $(LINTER) tidy-check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	cd e2e && $(GO) vet ./...
+	cd e2e && $(GO) vet ./... && $(GO) vet -tags loki ./...
+	cd internal/tools/querygen && $(GO) vet ./...
 	$(LINTER) run ./...
 
 # The race detector slows the loss accounting tenfold: under it, 20,000
 # webhooks; `make loss` sends the full 100,000 without it.
 unit:
 	DETECTIFY_LOSS_WEBHOOKS=20000 $(GO) test -race -count=1 ./...
+	cd internal/tools/querygen && $(GO) test -race -count=1 ./...
 
 loss:
 	$(GO) test -count=1 -run 'TestNothingLost|TestPermanentFailures' .
@@ -175,7 +210,7 @@ compat:
 mutate:
 	scripts/mutate.sh
 
-test: lint check-generated unit loss fuzz-short validate-examples test-rules e2e compat
+test: lint check-generated check-logql unit loss fuzz-short validate-examples test-rules e2e compat
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee bench.txt

@@ -259,3 +259,30 @@ func promWriteFile(t *testing.T, dir, name, content string) string {
 	}
 	return path
 }
+
+// promLabelValues lists a label's values on the series matching match, as
+// Grafana's label_values(series, label) variable query does.
+func promLabelValues(ctx context.Context, baseURL, label, match string) ([]string, error) {
+	u := baseURL + "/api/v1/label/" + url.PathEscape(label) + "/values?" + url.Values{"match[]": {match}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := promHTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Status string   `json:"status"`
+		Error  string   `json:"error"`
+		Data   []string `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", u, resp.Status, err)
+	}
+	if out.Status != "success" {
+		return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, out.Error)
+	}
+	return out.Data, nil
+}

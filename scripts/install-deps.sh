@@ -2,7 +2,8 @@
 # Installs the external programs the rule tests and the e2e tests run:
 # prometheus + promtool (Debian package `prometheus`), Alertmanager + amtool
 # (Debian package `prometheus-alertmanager`, whose server binary is called
-# prometheus-alertmanager) and redis-server (the replicas' shared state). Arguments BINARY=PACKAGE ask for other
+# prometheus-alertmanager), redis-server (the replicas' shared state) and
+# node + npm (the LogQL syntax check). Arguments BINARY=PACKAGE ask for other
 # programs instead, e.g. `scripts/install-deps.sh wrk=wrk` for the benchmark.
 #
 # Idempotent: does nothing when every binary is already on PATH. Otherwise it
@@ -20,6 +21,8 @@ if [ $# -eq 0 ]; then
     [prometheus-alertmanager]=prometheus-alertmanager
     [amtool]=prometheus-alertmanager
     [redis-server]=redis-server
+    [node]=nodejs
+    [npm]=npm
   )
 fi
 for arg in "$@"; do
