@@ -19,11 +19,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ReceiverDetectifyDeliveriesEvicted.Add(context.Background(), 1)
 	tb.ReceiverDetectifyDomainsOverflowed.Add(context.Background(), 1)
 	tb.ReceiverDetectifyRedisErrors.Add(context.Background(), 1)
 	tb.ReceiverDetectifyRedisLatency.Record(context.Background(), 1)
 	tb.ReceiverDetectifyRequests.Add(context.Background(), 1)
 	tb.ReceiverDetectifyScansEvicted.Add(context.Background(), 1)
+	AssertEqualReceiverDetectifyDeliveriesEvicted(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverDetectifyDomainsOverflowed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
