@@ -260,12 +260,12 @@ func (s *State) Changed(domains []string) {
 
 // Telemetry are what the bounds turned away since the last call.
 type Telemetry struct {
-	EvictedScans     int64 // open scans forgotten for max_open_scans
+	EvictedScans int64 // open scans forgotten for max_open_scans
 	// EvictedDeliveries are remembered deliveries forgotten for
 	// dedup_max_entries: a redelivery of one is emitted again.
 	EvictedDeliveries int64
-	OverflowedEvents int64 // events counted under OverflowDomain
-	Domains          int   // domains counted
+	OverflowedEvents  int64 // events counted under OverflowDomain
+	Domains           int   // domains counted
 }
 
 // TakeTelemetry returns the Telemetry since the last call.
