@@ -38,7 +38,7 @@ func TestMemoryStateStaysWithinItsBounds(t *testing.T) {
 		assert.LessOrEqual(t, len(b.domains), cfg.MaxDomains, "domain records")
 		for name, q := range map[string]struct{ items, live int }{
 			"claim order":   {len(b.claimOrder.items) - b.claimOrder.head, len(b.claims)},
-			"settled order": {len(b.settled.keys) - b.settled.head, b.settled.len()},
+			"settled order": {len(b.settled.keys[b.settled.head:]), b.settled.len()},
 			"open order":    {len(b.openOrder.items) - b.openOrder.head, b.openCount},
 			"closed order":  {len(b.closedOrder.items) - b.closedOrder.head, len(b.scans) - b.openCount},
 			"domain order":  {len(b.domainOrder.items) - b.domainOrder.head, len(b.domains)},

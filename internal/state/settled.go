@@ -16,7 +16,7 @@ type settledSet struct {
 	// Keys leave only from the front (expiry and eviction), or are
 	// forgotten early by delete, which leaves a stale key behind.
 	keys     []Key
-	head     int
+	head     uint64 // index of the first key still listed
 	firstSeq uint64
 }
 
@@ -49,9 +49,9 @@ func (s *settledSet) delete(key Key) { delete(s.entries, key) }
 
 // oldest returns the first live key, dropping stale ones before it.
 func (s *settledSet) oldest() (Key, settledEntry, bool) {
-	for s.head < len(s.keys) {
+	for s.head < uint64(len(s.keys)) {
 		key := s.keys[s.head]
-		if e, ok := s.entries[key]; ok && e.seq == s.firstSeq+uint64(s.head) {
+		if e, ok := s.entries[key]; ok && e.seq == s.firstSeq+s.head {
 			return key, e, true
 		}
 		s.pop()
@@ -63,10 +63,10 @@ func (s *settledSet) oldest() (Key, settledEntry, bool) {
 // back the space of the dropped ones once they are half the slice.
 func (s *settledSet) pop() {
 	s.head++
-	if s.head > len(s.keys)/2 {
+	if s.head > uint64(len(s.keys))/2 {
 		n := copy(s.keys, s.keys[s.head:])
 		s.keys = s.keys[:n]
-		s.firstSeq += uint64(s.head)
+		s.firstSeq += s.head
 		s.head = 0
 	}
 }
@@ -99,26 +99,30 @@ func (s *settledSet) expire(cutoff time.Time, forgot func(Key)) {
 
 // each calls fn for the live keys, oldest first.
 func (s *settledSet) each(fn func(Key, time.Time)) {
-	for i, key := range s.keys[s.head:] {
-		if e, ok := s.entries[key]; ok && e.seq == s.firstSeq+uint64(s.head+i) {
+	seq := s.firstSeq + s.head
+	for _, key := range s.keys[s.head:] {
+		if e, ok := s.entries[key]; ok && e.seq == seq {
 			fn(key, time.Unix(0, e.added).UTC())
 		}
+		seq++
 	}
 }
 
 // compact drops the stale keys once they outnumber the live ones, so the
 // order stays bounded by what it lists.
 func (s *settledSet) compact() {
-	if len(s.keys)-s.head <= 2*len(s.entries)+64 {
+	if uint64(len(s.keys))-s.head <= 2*uint64(len(s.entries))+64 {
 		return
 	}
 	kept := s.keys[:0]
-	for i, key := range s.keys[s.head:] {
-		if e, ok := s.entries[key]; ok && e.seq == s.firstSeq+uint64(s.head+i) {
+	seq := s.firstSeq + s.head
+	for _, key := range s.keys[s.head:] {
+		if e, ok := s.entries[key]; ok && e.seq == seq {
 			e.seq = uint64(len(kept))
 			s.entries[key] = e
 			kept = append(kept, key)
 		}
+		seq++
 	}
 	s.keys, s.head, s.firstSeq = kept, 0, 0
 }
