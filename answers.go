@@ -40,8 +40,14 @@ var (
 	answerSigAmbiguous = answer{http.StatusUnauthorized, outcomeUnauthorized, errSignatureAmbiguous.Error()}
 	answerSigEncoding  = answer{http.StatusUnauthorized, outcomeUnauthorized, errSignatureEncoding.Error()}
 	answerSigMismatch  = answer{http.StatusUnauthorized, outcomeUnauthorized, errSignatureMismatch.Error()}
-	answerHealthy      = answer{http.StatusOK, -1, `{"status":"ok"}`}
-	answerUnhealthy    = answer{http.StatusServiceUnavailable, -1, "the receiver's state is unavailable"}
+	// freshness.go: max_message_age.
+	answerTooOld           = answer{http.StatusBadRequest, outcomeStale, "the message's timestamp is older than max_message_age"}
+	answerFromFuture       = answer{http.StatusBadRequest, outcomeStale, "the message's timestamp is more than 5 minutes ahead of the receiver's clock"}
+	answerTimestampInvalid = answer{http.StatusBadRequest, outcomeStale, "the message's timestamp is not an RFC 3339 time; max_message_age needs one"}
+	answerTimestampMissing = answer{http.StatusBadRequest, outcomeStale, "the message has no timestamp; max_message_age needs one"}
+
+	answerHealthy   = answer{http.StatusOK, -1, `{"status":"ok"}`}
+	answerUnhealthy = answer{http.StatusServiceUnavailable, -1, "the receiver's state is unavailable"}
 )
 
 // write sends the answer: JSON for 2xx, a plain-text reason otherwise, and

@@ -17,6 +17,7 @@ var allAnswers = []answer{
 	answerAccepted, answerDuplicate, answerTooLarge, answerUnreadable, answerContentType, answerNotUTF8,
 	answerNotObject, answerInvalidJSON, answerDuplicateKey, answerInFlight, answerRetry, answerRefused,
 	answerStateDown, answerSigMissing, answerSigAmbiguous, answerSigEncoding, answerSigMismatch,
+	answerTooOld, answerFromFuture, answerTimestampInvalid, answerTimestampMissing,
 	answerHealthy, answerUnhealthy,
 }
 

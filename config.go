@@ -56,6 +56,10 @@ type Config struct {
 	DedupWindow time.Duration `mapstructure:"dedup_window"`
 	// DedupMaxEntries bounds the memory of remembered deliveries.
 	DedupMaxEntries int `mapstructure:"dedup_max_entries"`
+	// MaxMessageAge refuses a current-format message whose signed
+	// timestamp is older than this (or too far ahead); 0 disables. See
+	// freshness.go.
+	MaxMessageAge time.Duration `mapstructure:"max_message_age"`
 
 	// MetricsInterval is how often every metric series is emitted again, so
 	// exporters that expire idle series (Prometheus after 5m) keep them.
@@ -218,6 +222,7 @@ func (cfg *Config) Validate() error {
 	if cfg.DedupWindow > 0 && cfg.DedupMaxEntries <= 0 {
 		errs = append(errs, fmt.Errorf("dedup_max_entries must be positive when dedup_window is set, got %d", cfg.DedupMaxEntries))
 	}
+	errs = append(errs, cfg.validateMaxMessageAge()...)
 	if cfg.MetricsInterval < minMetricsInterval {
 		errs = append(errs, fmt.Errorf("metrics_interval must be at least %s, got %s", minMetricsInterval, cfg.MetricsInterval))
 	}
@@ -273,7 +278,7 @@ func (cfg *Config) validateSharedState() []error {
 // stateConfig is what bounds the receiver's state.
 func (cfg *Config) stateConfig() state.Config {
 	c := state.Config{
-		DedupWindow:       cfg.DedupWindow,
+		DedupWindow:       cfg.dedupRetention(),
 		DedupMaxEntries:   cfg.DedupMaxEntries,
 		MaxOpenScans:      cfg.MaxOpenScans,
 		StaleScanAfter:    cfg.StaleScanAfter,

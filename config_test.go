@@ -99,6 +99,7 @@ func TestLoadConfig(t *testing.T) {
 	customExpected.WriteTimeout = 15 * time.Second
 	customExpected.DedupWindow = 30 * time.Minute
 	customExpected.DedupMaxEntries = 5000
+	customExpected.MaxMessageAge = 25 * time.Minute
 	customExpected.MetricsInterval = 2 * time.Minute
 	customExpected.MetricsFlushInterval = 5 * time.Second
 	customExpected.MaxDomains = 500
@@ -183,6 +184,9 @@ func TestConfigValidateInvalid(t *testing.T) {
 		{name: "health_equals_path", key: "health_path", message: "health_path must differ from path"},
 		{name: "negative_dedup", key: "dedup_window", message: "dedup_window must not be negative"},
 		{name: "zero_dedup_entries", key: "dedup_max_entries", message: "dedup_max_entries must be positive"},
+		{name: "negative_max_message_age", key: "max_message_age", message: "max_message_age must not be negative"},
+		{name: "max_message_age_over_dedup_window", key: "max_message_age", message: "dedup_window (10m0s) must be at least max_message_age (24h0m0s)"},
+		{name: "max_message_age_without_dedup", key: "max_message_age", message: "dedup_window (0s) must be at least max_message_age"},
 		{name: "short_interval", key: "metrics_interval", message: "metrics_interval must be at least"},
 		{name: "zero_read_timeout", key: "read_timeout", message: "read_timeout must be positive"},
 		{name: "zero_read_header_timeout", key: "read_header_timeout", message: "read_header_timeout must be positive"},
@@ -226,6 +230,7 @@ func TestConfigValidateDoesNotMutate(t *testing.T) {
 		"zero_flush_interval", "flush_over_interval", "zero_max_domains", "negative_idle",
 		"zero_max_open_scans", "negative_stale", "replicas", "redis_without_endpoint", "redis_endpoint_and_endpoints",
 		"redis_with_storage", "redis_bad_prefix", "redis_negative_db",
+		"negative_max_message_age", "max_message_age_over_dedup_window", "max_message_age_without_dedup",
 	} {
 		t.Run("detectify/"+name, func(t *testing.T) {
 			cfg := loadConfig(t, name)

@@ -17,6 +17,7 @@ func TestHTTPContract(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, func(cfg *Config) {
 				cfg.PreviousSecrets = []configopaque.String{previousSecret}
+				configPresets[tc.config](cfg)
 			})
 			h.logs.set(tc.logsErrs...)
 

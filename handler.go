@@ -123,6 +123,11 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 		_ = r.state.Settle(ctx, d, false, received)
 		return r.refuse(req, parseAnswer(err), err)
 	}
+	if a, fresh := freshness(&e, r.cfg.MaxMessageAge, received); !fresh {
+		// Released, like a body that does not parse: nothing is left in flight.
+		_ = r.state.Settle(ctx, d, false, received)
+		return r.refuse(req, a, nil)
+	}
 	if len(e.InvalidFields) > 0 {
 		r.settings.Logger.Debug("Detectify webhook has fields of an unexpected type; they are kept in the body only",
 			zap.Strings("fields", e.InvalidFields))

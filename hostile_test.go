@@ -22,13 +22,19 @@ import (
 // real listener, one after another, as an attacker would: each gets its
 // answer and leaves nothing in a pipeline but what it was allowed to.
 func TestHostileRequests(t *testing.T) {
-	h := newHarness(t, nil)
+	// One receiver per config the rows ask for, each taking its rows in turn.
+	receivers := map[string]*harness{}
 	n := 0
 	for _, tc := range requestCases(t) {
 		if !tc.hostile {
 			continue
 		}
 		n++
+		h := receivers[tc.config]
+		if h == nil {
+			h = newHarness(t, configPresets[tc.config])
+			receivers[tc.config] = h
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(h.logs.records())
 			resp := h.send(t, tc)

@@ -20,10 +20,11 @@ const (
 	outcomeMalformed                   // 400 or 415, not a JSON object
 	outcomeTooLarge                    // 413, over max_request_body_size
 	outcomeRefused                     // 503 or 400, a consumer refused it
+	outcomeStale                       // 400, outside max_message_age
 	outcomeCount
 )
 
-var outcomeNames = [outcomeCount]string{"accepted", "duplicate", "unauthorized", "malformed", "too_large", "refused"}
+var outcomeNames = [outcomeCount]string{"accepted", "duplicate", "unauthorized", "malformed", "too_large", "refused", "stale"}
 
 func (o outcome) String() string { return outcomeNames[o] }
 

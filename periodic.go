@@ -110,6 +110,9 @@ func (r *detectifyReceiver) recordStateTelemetry(ctx context.Context) {
 	if t.EvictedScans > 0 {
 		r.telemetry.ReceiverDetectifyScansEvicted.Add(ctx, t.EvictedScans)
 	}
+	if t.EvictedDeliveries > 0 {
+		r.telemetry.ReceiverDetectifyDeliveriesEvicted.Add(ctx, t.EvictedDeliveries)
+	}
 	if t.OverflowedEvents > 0 {
 		r.telemetry.ReceiverDetectifyDomainsOverflowed.Add(ctx, t.OverflowedEvents)
 		r.settings.Logger.Warn("max_domains reached: webhooks of new domains are counted under detectify.domain=_other",

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -38,6 +39,31 @@ type requestCase struct {
 	counted      bool   // the webhook is in the counts
 	outcome      string // the requests telemetry's outcome; empty when not counted there
 	hostile      bool
+	// config names a configPresets entry the row's receiver runs with;
+	// empty for the default config.
+	config string
+}
+
+// configPresets are the configs rows may ask for by name.
+var configPresets = map[string]func(*Config){
+	"": func(*Config) {},
+	// The README's recommendation.
+	"max_message_age": func(cfg *Config) { cfg.MaxMessageAge, cfg.DedupWindow = 24*time.Hour, 24*time.Hour },
+}
+
+// stamped is a current-format finding with the given raw `timestamp`
+// value (JSON), or none when it is empty.
+func stamped(raw string) []byte {
+	ts := ""
+	if raw != "" {
+		ts = `"timestamp":` + raw + `,`
+	}
+	return []byte(`{"event_type":"finding",` + ts + `"finding":{"title":"SQL Injection","severity":"high","asset":"fresh.example.com"}}`)
+}
+
+// stampedAt is stamped with testNow moved by d, as RFC 3339.
+func stampedAt(d time.Duration) []byte {
+	return stamped(`"` + testNow.Add(d).Format(time.RFC3339Nano) + `"`)
 }
 
 func withHeader(key, value string) func(*testing.T, *http.Request) {
@@ -125,6 +151,26 @@ func requestCases(t *testing.T) []requestCase {
 		accepted(requestCase{name: "lone surrogate escape is legal JSON", hostile: true, body: []byte(`{"type":"event_finding_high","domain":"my.domain","title":"\ud800"}`)}),
 		accepted(requestCase{name: "current format with 10,000 fields", hostile: true, body: manyFields(10_000)}),
 		accepted(requestCase{name: "current format nested wide and deep", hostile: true, body: []byte(`{"event_type":"finding","finding":{"asset":"a.com","x":` + strings.Repeat(`{"a":[1,{"b":`, 60) + "1" + strings.Repeat("}]}", 60) + `}}`)}),
+
+		// max_message_age: the signed timestamp of a current-format message
+		// (freshness.go). A refused one is released, nothing emitted.
+		accepted(requestCase{name: "timestamp an hour old", config: "max_message_age", body: stampedAt(-time.Hour)}),
+		accepted(requestCase{name: "timestamp exactly max_message_age old", config: "max_message_age", body: stampedAt(-24 * time.Hour)}),
+		accepted(requestCase{name: "timestamp 5 minutes ahead", config: "max_message_age", body: stampedAt(maxFutureSkew)}),
+		accepted(requestCase{name: "fresh timestamp with a zone offset", config: "max_message_age",
+			body: stamped(`"` + testNow.Add(-time.Hour).In(time.FixedZone("", 2*3600)).Format(time.RFC3339) + `"`)}),
+		accepted(requestCase{name: "classic message has no timestamp and is not checked", config: "max_message_age", body: finding}),
+		accepted(requestCase{name: "old timestamp without max_message_age", body: stampedAt(-365 * 24 * time.Hour)}),
+		refused(requestCase{name: "replay: timestamp older than max_message_age", hostile: true, config: "max_message_age", body: stampedAt(-24*time.Hour - time.Second)}, answerTooOld),
+		refused(requestCase{name: "replay: timestamp a year old", hostile: true, config: "max_message_age", body: stampedAt(-365 * 24 * time.Hour)}, answerTooOld),
+		refused(requestCase{name: "timestamp more than 5 minutes ahead", hostile: true, config: "max_message_age", body: stampedAt(maxFutureSkew + time.Second)}, answerFromFuture),
+		refused(requestCase{name: "timestamp in year 9999", hostile: true, config: "max_message_age", body: stamped(`"9999-12-31T23:59:59Z"`)}, answerFromFuture),
+		refused(requestCase{name: "timestamp not RFC 3339", hostile: true, config: "max_message_age", body: stamped(`"yesterday"`)}, answerTimestampInvalid),
+		refused(requestCase{name: "timestamp without a zone", hostile: true, config: "max_message_age", body: stamped(`"2026-11-27T11:00:00"`)}, answerTimestampInvalid),
+		refused(requestCase{name: "timestamp as Unix seconds", hostile: true, config: "max_message_age", body: stamped(fmt.Sprint(testNow.Unix()))}, answerTimestampInvalid),
+		refused(requestCase{name: "timestamp as an object", hostile: true, config: "max_message_age", body: stamped(`{"at":"2026-11-27T11:00:00Z"}`)}, answerTimestampInvalid),
+		refused(requestCase{name: "current format without a timestamp", hostile: true, config: "max_message_age", body: stamped("")}, answerTimestampMissing),
+		refused(requestCase{name: "current format with a null timestamp", hostile: true, config: "max_message_age", body: stamped("null")}, answerTimestampMissing),
 
 		// The signature header.
 		refused(requestCase{name: "signature missing", hostile: true, body: finding, mutate: withoutHeader(signatureHeader)}, answerSigMissing),

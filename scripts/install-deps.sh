@@ -2,9 +2,11 @@
 # Installs the external programs the rule tests and the e2e tests run:
 # prometheus + promtool (Debian package `prometheus`), Alertmanager + amtool
 # (Debian package `prometheus-alertmanager`, whose server binary is called
-# prometheus-alertmanager), redis-server (the replicas' shared state) and
-# node + npm (the LogQL syntax check). Arguments BINARY=PACKAGE ask for other
-# programs instead, e.g. `scripts/install-deps.sh wrk=wrk` for the benchmark.
+# prometheus-alertmanager), redis-server (the replicas' shared state),
+# node + npm (the LogQL syntax check) and nginx (the reverse proxy of the
+# source-pinning example, Debian package nginx-light). Arguments
+# BINARY=PACKAGE ask for other programs instead, e.g.
+# `scripts/install-deps.sh wrk=wrk` for the benchmark.
 #
 # Idempotent: does nothing when every binary is already on PATH. Otherwise it
 # runs apt-get update once and installs only the missing packages, without
@@ -23,6 +25,7 @@ if [ $# -eq 0 ]; then
     [redis-server]=redis-server
     [node]=nodejs
     [npm]=npm
+    [nginx]=nginx-light
   )
 fi
 for arg in "$@"; do

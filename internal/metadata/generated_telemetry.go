@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ReceiverDetectifyAPIRequests               metric.Int64Counter
 	ReceiverDetectifyBackfillFindingsTruncated metric.Int64Counter
 	ReceiverDetectifyBackfillJobs              metric.Int64Counter
+	ReceiverDetectifyDeliveriesEvicted         metric.Int64Counter
 	ReceiverDetectifyDomainsOverflowed         metric.Int64Counter
 	ReceiverDetectifyRedisErrors               metric.Int64Counter
 	ReceiverDetectifyRedisLatency              metric.Float64Histogram
@@ -83,6 +84,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{job}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ReceiverDetectifyDeliveriesEvicted, err = builder.meter.Int64Counter(
+		"otelcol_receiver_detectify_deliveries_evicted",
+		metric.WithDescription("Remembered deliveries forgotten, oldest first, because `dedup_max_entries` were remembered within `dedup_window`: a redelivery (or replay) of one is processed again. Raise `dedup_max_entries` when this grows. [Alpha]"),
+		metric.WithUnit("{delivery}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverDetectifyDomainsOverflowed, err = builder.meter.Int64Counter(
 		"otelcol_receiver_detectify_domains_overflowed",
 		metric.WithDescription("Webhooks counted under `detectify.domain=_other` because `max_domains` domains had series already. [Alpha]"),
@@ -104,7 +111,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverDetectifyRequests, err = builder.meter.Int64Counter(
 		"otelcol_receiver_detectify_requests",
-		metric.WithDescription("Webhook requests answered on the webhook path, by outcome (attribute `outcome`). [Alpha]"),
+		metric.WithDescription("Webhook requests answered on the webhook path, by outcome (attribute `outcome`): `accepted`, `duplicate`, `unauthorized`, `malformed`, `too_large`, `refused`, or `stale` (a current-format message refused by `max_message_age`: its signed timestamp too old, too far ahead, missing or unreadable). [Alpha]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

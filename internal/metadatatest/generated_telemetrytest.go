@@ -69,6 +69,22 @@ func AssertEqualReceiverDetectifyBackfillJobs(t *testing.T, tt *componenttest.Te
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualReceiverDetectifyDeliveriesEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_detectify_deliveries_evicted",
+		Description: "Remembered deliveries forgotten, oldest first, because `dedup_max_entries` were remembered within `dedup_window`: a redelivery (or replay) of one is processed again. Raise `dedup_max_entries` when this grows. [Alpha]",
+		Unit:        "{delivery}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_detectify_deliveries_evicted")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualReceiverDetectifyDomainsOverflowed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_detectify_domains_overflowed",
@@ -119,7 +135,7 @@ func AssertEqualReceiverDetectifyRedisLatency(t *testing.T, tt *componenttest.Te
 func AssertEqualReceiverDetectifyRequests(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_detectify_requests",
-		Description: "Webhook requests answered on the webhook path, by outcome (attribute `outcome`). [Alpha]",
+		Description: "Webhook requests answered on the webhook path, by outcome (attribute `outcome`): `accepted`, `duplicate`, `unauthorized`, `malformed`, `too_large`, `refused`, or `stale` (a current-format message refused by `max_message_age`: its signed timestamp too old, too far ahead, missing or unreadable). [Alpha]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverDetectifyAPIRequests.Add(context.Background(), 1)
 	tb.ReceiverDetectifyBackfillFindingsTruncated.Add(context.Background(), 1)
 	tb.ReceiverDetectifyBackfillJobs.Add(context.Background(), 1)
+	tb.ReceiverDetectifyDeliveriesEvicted.Add(context.Background(), 1)
 	tb.ReceiverDetectifyDomainsOverflowed.Add(context.Background(), 1)
 	tb.ReceiverDetectifyRedisErrors.Add(context.Background(), 1)
 	tb.ReceiverDetectifyRedisLatency.Record(context.Background(), 1)
@@ -34,6 +35,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverDetectifyBackfillJobs(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverDetectifyDeliveriesEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverDetectifyDomainsOverflowed(t, testTel,

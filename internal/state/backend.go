@@ -100,6 +100,9 @@ type backend interface {
 	// evictedScans returns how many open scans max_open_scans forgot
 	// since the last call.
 	evictedScans() int64
+	// evictedDeliveries returns how many remembered deliveries
+	// dedup_max_entries forgot since the last call.
+	evictedDeliveries() int64
 	// staleCandidates lists up to n open scans first seen before cutoff,
 	// oldest first: those the stalled-scan rule looks at.
 	staleCandidates(ctx context.Context, cutoff time.Time, n int) ([]string, error)

@@ -32,15 +32,16 @@ func TestMemoryStateStaysWithinItsBounds(t *testing.T) {
 		require.NoError(t, s.Maintain(context.Background(), t0))
 
 		b.mu.Lock()
-		assert.LessOrEqual(t, len(b.claims), cfg.DedupMaxEntries, "claims")
+		assert.LessOrEqual(t, len(b.claims)+b.settled.len(), cfg.DedupMaxEntries, "claims")
 		assert.LessOrEqual(t, b.openCount, cfg.MaxOpenScans, "open scans")
 		assert.LessOrEqual(t, len(b.scans)-b.openCount, cfg.MaxOpenScans, "closed scans")
 		assert.LessOrEqual(t, len(b.domains), cfg.MaxDomains, "domain records")
 		for name, q := range map[string]struct{ items, live int }{
-			"claim order":  {len(b.claimOrder.items) - b.claimOrder.head, len(b.claims)},
-			"open order":   {len(b.openOrder.items) - b.openOrder.head, b.openCount},
-			"closed order": {len(b.closedOrder.items) - b.closedOrder.head, len(b.scans) - b.openCount},
-			"domain order": {len(b.domainOrder.items) - b.domainOrder.head, len(b.domains)},
+			"claim order":   {len(b.claimOrder.items) - b.claimOrder.head, len(b.claims)},
+			"settled order": {len(b.settled.keys[b.settled.head:]), b.settled.len()},
+			"open order":    {len(b.openOrder.items) - b.openOrder.head, b.openCount},
+			"closed order":  {len(b.closedOrder.items) - b.closedOrder.head, len(b.scans) - b.openCount},
+			"domain order":  {len(b.domainOrder.items) - b.domainOrder.head, len(b.domains)},
 		} {
 			assert.LessOrEqual(t, q.items, 2*q.live+64, "%s after round %d", name, round)
 		}

@@ -244,8 +244,7 @@ func (d dirtySet) merge(other dirtySet) {
 
 // savedClaimRecord is how a claim is saved: one in flight is saved as
 // pending, so that after a crash its redelivery is processed, not refused.
-func savedClaimRecord(c *memClaim) claimRecord {
-	rec := c.claimRecord
+func savedClaimRecord(rec claimRecord) claimRecord {
 	if rec.State == claimInFlight {
 		rec.State, rec.Owner = claimPending, ""
 	}
@@ -258,7 +257,7 @@ func (j *journal) entryLocked(seq uint64) entryFile {
 		Domains: map[string]*DomainRecord{}, Counts: map[string]*DomainCounts{}}
 	for key := range j.dirty.claims {
 		var rec *claimRecord
-		if c, ok := b.claims[key]; ok {
+		if c, ok := b.claimRecordLocked(key); ok {
 			saved := savedClaimRecord(c)
 			rec = &saved
 		}
@@ -295,8 +294,11 @@ func (j *journal) snapshotLocked() snapshotFile {
 		Scans: make(map[string]ScanRecord, len(b.scans)), Domains: make(map[string]DomainRecord, len(b.domains)),
 		Counts: b.counts.snapshot(b.counts.all())}
 	b.claimOrder.each(b.claimLive, func(e queued[Key]) bool {
-		s.Claims = append(s.Claims, savedClaim{Key: hex.EncodeToString(e.key[:]), claimRecord: savedClaimRecord(b.claims[e.key])})
+		s.Claims = append(s.Claims, savedClaim{Key: hex.EncodeToString(e.key[:]), claimRecord: savedClaimRecord(b.claims[e.key].claimRecord)})
 		return true
+	})
+	b.settled.each(func(key Key, added time.Time) {
+		s.Claims = append(s.Claims, savedClaim{Key: hex.EncodeToString(key[:]), claimRecord: claimRecord{State: claimSettled, Added: added}})
 	})
 	for id, scan := range b.scans {
 		s.Scans[id] = scan.ScanRecord
@@ -414,10 +416,7 @@ func (b *memoryBackend) restore(start time.Time, s loadedState, now time.Time) {
 		if err != nil || len(raw) != len(Key{}) || (b.dedup() && now.Sub(c.rec.Added) >= b.cfg.DedupWindow) || !b.dedup() {
 			continue
 		}
-		key := Key(raw)
-		mc := &memClaim{claimRecord: *c.rec}
-		mc.seq = b.claimOrder.push(key, mc.Added)
-		b.claims[key] = mc
+		b.restoreClaimLocked(Key(raw), *c.rec)
 	}
 	var scans []keyed[*ScanRecord]
 	for id, rec := range s.scans {

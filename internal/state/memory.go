@@ -18,11 +18,16 @@ type memoryBackend struct {
 	counts *Counts
 
 	mu sync.Mutex
-	// claims remembers bodies for dedup_window, at most dedup_max_entries,
-	// oldest forgotten first (one in flight is never forgotten).
+	// claims and settled remember bodies for dedup_window, at most
+	// dedup_max_entries between them, oldest settled forgotten first (one
+	// in flight is never forgotten). claims are those in flight or waiting
+	// for a retry, with all a retry needs; settled the done ones, compact.
 	claims     map[Key]*memClaim
 	claimOrder queue[Key]
-	lastOwner  uint64
+	settled    settledSet
+	// evictedClaims counts the deliveries forgotten for dedup_max_entries.
+	evictedClaims atomic.Int64
+	lastOwner     uint64
 	// scans holds the open scans (at most max_open_scans, oldest evicted
 	// by the rules) and, for closedRetention, the closed ones (as many).
 	scans       map[string]*memScan
@@ -64,6 +69,7 @@ func newMemoryBackend(cfg Config, counts *Counts) *memoryBackend {
 		cfg:            cfg,
 		counts:         counts,
 		claims:         make(map[Key]*memClaim),
+		settled:        newSettledSet(),
 		scans:          make(map[string]*memScan),
 		domains:        make(map[string]*memDomain),
 		changedDomains: make(map[string]bool),
@@ -80,6 +86,12 @@ func (b *memoryBackend) claim(_ context.Context, key Key, now time.Time) (Claim,
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.expireClaimsLocked(now)
+	if added, found := b.settled.get(key); found {
+		if now.Sub(added) < b.cfg.DedupWindow {
+			return Claim{Status: ClaimDuplicate}, nil
+		}
+		b.settled.delete(key) // settled late, expired since: claimed anew
+	}
 	if c, found := b.claims[key]; found {
 		switch c.State {
 		case claimSettled:
@@ -97,8 +109,8 @@ func (b *memoryBackend) claim(_ context.Context, key Key, now time.Time) (Claim,
 		b.markClaimLocked(key)
 		return Claim{Status: status, Insight: c.Insight, owner: c.Owner}, nil
 	}
-	for len(b.claims) >= b.cfg.DedupMaxEntries {
-		if !b.forgetOldestClaimLocked(now) {
+	for len(b.claims)+b.settled.len() >= b.cfg.DedupMaxEntries {
+		if !b.evictOldestClaimLocked(now) {
 			break
 		}
 	}
@@ -121,6 +133,7 @@ func (b *memoryBackend) claimLive(e queued[Key]) bool {
 
 // expireClaimsLocked forgets the claims older than dedup_window.
 func (b *memoryBackend) expireClaimsLocked(now time.Time) {
+	b.settled.expire(now.Add(-b.cfg.DedupWindow), b.markClaimLocked)
 	for {
 		e, ok := b.claimOrder.oldest(b.claimLive)
 		if !ok || now.Sub(e.at) < b.cfg.DedupWindow || !b.forgetOldestClaimLocked(now) {
@@ -150,6 +163,30 @@ func (b *memoryBackend) forgetOldestClaimLocked(now time.Time) bool {
 		return true
 	}
 	return false
+}
+
+// evictOldestClaimLocked forgets a delivery for dedup_max_entries, and
+// counts it: the oldest settled one, else the oldest waiting for a retry
+// (which then counts again if it comes back).
+func (b *memoryBackend) evictOldestClaimLocked(now time.Time) bool {
+	if key, ok := b.settled.popOldest(); ok {
+		b.markClaimLocked(key)
+	} else if !b.forgetOldestClaimLocked(now) {
+		return false
+	}
+	b.evictedClaims.Add(1)
+	return true
+}
+
+// claimRecordLocked returns what is remembered of key, from either tier.
+func (b *memoryBackend) claimRecordLocked(key Key) (claimRecord, bool) {
+	if c, ok := b.claims[key]; ok {
+		return c.claimRecord, true
+	}
+	if added, ok := b.settled.get(key); ok {
+		return claimRecord{State: claimSettled, Added: added}, true
+	}
+	return claimRecord{}, false
 }
 
 // ownedLocked returns key's claim if c still holds it.
@@ -194,9 +231,12 @@ func (b *memoryBackend) settle(_ context.Context, h held, done bool, _ time.Time
 	if err != nil {
 		return err
 	}
-	mc.State, mc.Owner = claimPending, ""
 	if done {
-		mc.State = claimSettled
+		// Only the key and its time are kept from now on.
+		delete(b.claims, h.key)
+		b.settled.add(h.key, mc.Added)
+	} else {
+		mc.State, mc.Owner = claimPending, ""
 	}
 	b.markClaimLocked(h.key)
 	return nil
@@ -222,6 +262,8 @@ func (b *memoryBackend) forgetCounts(_ context.Context, names []string) error {
 }
 
 func (b *memoryBackend) evictedScans() int64 { return b.evicted.Swap(0) }
+
+func (b *memoryBackend) evictedDeliveries() int64 { return b.evictedClaims.Swap(0) }
 
 func (b *memoryBackend) staleCandidates(_ context.Context, cutoff time.Time, n int) ([]string, error) {
 	b.mu.Lock()
@@ -298,6 +340,7 @@ func (b *memoryBackend) maintain(now time.Time) {
 		}
 	}
 	b.claimOrder.compact(len(b.claims), b.claimLive)
+	b.settled.compact()
 	b.openOrder.compact(b.openCount, b.openLive)
 	b.closedOrder.compact(len(b.scans)-b.openCount, b.closedLive)
 	b.domainOrder.compact(len(b.domains), b.domainLive)

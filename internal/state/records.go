@@ -70,7 +70,7 @@ type claimRecord struct {
 	State claimState `json:"state"`
 	// Owner is the request holding an in-flight claim, until Lease.
 	Owner string    `json:"owner,omitempty"`
-	Lease time.Time `json:"lease,omitempty"`
+	Lease time.Time `json:"lease,omitzero"`
 	// Counted is set once the body's event is in the state: a retry sends
 	// the record again without counting it twice, with the same Insight.
 	Counted bool      `json:"counted,omitempty"`

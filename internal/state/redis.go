@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,6 +59,9 @@ type redisBackend struct {
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
 	evicted int64
+	// evictedClaims counts the settled deliveries this replica's settles
+	// forgot for dedup_max_entries.
+	evictedClaims atomic.Int64
 }
 
 // redisKeys names every key. All share one hash tag, so that a transaction
@@ -95,80 +99,6 @@ func unavailable(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
-}
-
-// claimScript claims a body: new, duplicate, busy (held by a live lease),
-// or taken over (pending, or its lease ran out) with what it was counted as.
-var claimScript = redis.NewScript(`
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then
-  redis.call('HSET', KEYS[1], 'state', 'inflight', 'owner', ARGV[1], 'lease', tonumber(ARGV[2]) + tonumber(ARGV[3]))
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return {'new'}
-end
-if state == 'settled' then
-  return {'duplicate'}
-end
-if state == 'inflight' and tonumber(redis.call('HGET', KEYS[1], 'lease')) > tonumber(ARGV[2]) then
-  return {'busy'}
-end
-redis.call('HSET', KEYS[1], 'state', 'inflight', 'owner', ARGV[1], 'lease', tonumber(ARGV[2]) + tonumber(ARGV[3]))
-return {'taken', redis.call('HGET', KEYS[1], 'counted') or '', redis.call('HGET', KEYS[1], 'insight') or ''}
-`)
-
-// settleScript ends a claim its owner still holds.
-var settleScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'owner', '')
-return 1
-`)
-
-func (b *redisBackend) claim(ctx context.Context, key Key, now time.Time) (Claim, error) {
-	if b.cfg.DedupWindow <= 0 {
-		return Claim{Status: ClaimNew}, nil
-	}
-	owner := newEpoch()
-	res, err := claimScript.Run(ctx, b.client, []string{b.keys.claim(key)},
-		owner, now.UnixMilli(), claimLease.Milliseconds(), b.cfg.DedupWindow.Milliseconds()).StringSlice()
-	if err != nil {
-		return Claim{}, unavailable(err)
-	}
-	switch res[0] {
-	case "new":
-		return Claim{Status: ClaimNew, owner: owner}, nil
-	case "duplicate":
-		return Claim{Status: ClaimDuplicate}, nil
-	case "busy":
-		return Claim{Status: ClaimBusy}, nil
-	}
-	c := Claim{Status: ClaimNew, owner: owner}
-	if len(res) == 3 && res[1] == "1" {
-		c.Status = ClaimCounted
-		if err := json.Unmarshal([]byte(res[2]), &c.Insight); err != nil {
-			return Claim{}, fmt.Errorf("redis: a claim's insight is unreadable: %w", err)
-		}
-	}
-	return c, nil
-}
-
-func (b *redisBackend) settle(ctx context.Context, h held, done bool, _ time.Time) error {
-	if b.cfg.DedupWindow <= 0 {
-		return nil
-	}
-	state := "pending"
-	if done {
-		state = "settled"
-	}
-	held, err := settleScript.Run(ctx, b.client, []string{b.keys.claim(h.key)}, h.claim.owner, state).Int()
-	if err != nil {
-		return unavailable(err)
-	}
-	if held == 0 {
-		return ErrClaimLost
-	}
-	return nil
 }
 
 func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {

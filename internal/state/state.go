@@ -268,15 +268,19 @@ func (s *State) Changed(domains []string) {
 
 // Telemetry are what the bounds turned away since the last call.
 type Telemetry struct {
-	EvictedScans     int64 // open scans forgotten for max_open_scans
-	OverflowedEvents int64 // events counted under OverflowDomain
-	Domains          int   // domains counted
+	EvictedScans int64 // open scans forgotten for max_open_scans
+	// EvictedDeliveries are remembered deliveries forgotten for
+	// dedup_max_entries: a redelivery of one is emitted again.
+	EvictedDeliveries int64
+	OverflowedEvents  int64 // events counted under OverflowDomain
+	Domains           int   // domains counted
 }
 
 // TakeTelemetry returns the Telemetry since the last call.
 func (s *State) TakeTelemetry() Telemetry {
 	overflowed, domains := s.counts.takeOverflow()
-	return Telemetry{EvictedScans: s.backend.evictedScans(), OverflowedEvents: overflowed, Domains: domains}
+	return Telemetry{EvictedScans: s.backend.evictedScans(), EvictedDeliveries: s.backend.evictedDeliveries(),
+		OverflowedEvents: overflowed, Domains: domains}
 }
 
 // Close saves what is left and releases the backend.
