@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -120,12 +121,27 @@ type dashboardExpectation struct {
 // every domain ($domain's "All", .*), it must return series too.
 func TestDashboardPromQL(t *testing.T) {
 	const (
-		withheldDomain = "withheld.example"
-		stalledDomain  = "stalled.example"
+		withheldDomain   = "withheld.example"
+		stalledDomain    = "stalled.example"
+		backfilledDomain = "backfilled.example"
 	)
 	dash, queries := loadDashboard(t)
+	// The fake Detectify API knows the backfilled domain's scan only: the
+	// withheld domain's backfill ends not_found, and its findings stay
+	// withheld.
+	backfilledMsgs, backfilledScans := webhooksend.Scenario(webhooksend.ScenarioOptions{
+		Domains: []string{backfilledDomain}, FindingsPerScan: 205, Titles: 22, Seed: 16,
+	})
+	api, err := webhooksend.NewFakeAPI("dashboard-api-key", "", backfilledScans, webhooksend.FakeAPIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiServer := httptest.NewServer(api)
+	t.Cleanup(apiServer.Close)
 	stack := startPromStack(t, promStackOptions{collectorSets: []string{
 		"receivers::detectify::stale_scan_after=" + promStaleScanAfter.String(),
+		"receivers::detectify::api::key=dashboard-api-key",
+		"receivers::detectify::api::endpoint=" + apiServer.URL + api.BasePath(),
 	}})
 	ctx := t.Context()
 
@@ -170,6 +186,8 @@ func TestDashboardPromQL(t *testing.T) {
 	stack.sendAll(ctx, t, withheldMsgs[1:])
 	stack.waitValue(ctx, t, undeliveredKey(withheldDomain), float64(withheld.summary.Withheld))
 	stack.waitValue(ctx, t, scansKey(stalledDomain, "stalled"), 1)
+	stack.sendAll(ctx, t, backfilledMsgs)
+	stack.waitValue(ctx, t, undeliveredKey(backfilledDomain), 0)
 
 	positive := func(v float64) bool { return v > 0 }
 	expect := map[string]dashboardExpectation{
@@ -187,6 +205,10 @@ func TestDashboardPromQL(t *testing.T) {
 		"Withheld findings in each domain's last scan": {withheldDomain, func(s []promSample) error {
 			want := float64(withheld.summary.Withheld)
 			return wantDomainValue(s, withheldDomain, func(v float64) bool { return v == want }, fmt.Sprintf("= %v", want))
+		}},
+		"Findings fetched from Detectify's API (last scan)": {backfilledDomain, func(s []promSample) error {
+			want := float64(backfilledScans[0].Withheld)
+			return wantDomainValue(s, backfilledDomain, func(v float64) bool { return v == want && v > 0 }, fmt.Sprintf("= %v", want))
 		}},
 		"Scan duration": {withheldDomain, func(s []promSample) error {
 			return wantDomainValue(s, withheldDomain, func(v float64) bool { return v >= 0 && v < 60 }, "within [0, 60) seconds")
@@ -242,7 +264,7 @@ func TestDashboardPromQL(t *testing.T) {
 		t.Errorf("%d Prometheus queries in the dashboard, %d expected by this test", checked, len(expect))
 	}
 
-	checkDomainVariable(t, stack, dash, withheldDomain, stalledDomain)
+	checkDomainVariable(t, stack, dash, withheldDomain, stalledDomain, backfilledDomain)
 }
 
 // labelValuesQuery is the form of Grafana's variable query for Prometheus

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -111,8 +112,21 @@ func TestRealLoki(t *testing.T) {
 		return err
 	})
 
+	// The scan below withholds findings: the sender's fake Detectify API
+	// serves them, and the receiver's api block fetches them.
+	const currentDomain = "loki.current.example"
+	scenario, scans := webhooksend.Scenario(webhooksend.ScenarioOptions{
+		Format: webhooksend.FormatCurrent, Domains: []string{currentDomain}, FindingsPerScan: 130, Seed: 4,
+	})
+	api, err := webhooksend.NewFakeAPI("loki-api-key", "", scans, webhooksend.FakeAPIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiServer := httptest.NewServer(api)
+	t.Cleanup(apiServer.Close)
+
 	// examples/loki.yaml as startDistribution runs it, with scans stalling
-	// after lokiStaleScanAfter.
+	// after lokiStaleScanAfter, and the api block.
 	webhookAddr := freeAddr(t)
 	dist := startProcess(t, distributionBinary, map[string]string{
 		"DETECTIFY_ENDPOINT":       webhookAddr,
@@ -120,17 +134,15 @@ func TestRealLoki(t *testing.T) {
 		"LOKI_OTLP_ENDPOINT":       lokiURL + "/otlp",
 	}, "--config="+filepath.Join("..", "examples", "loki.yaml"),
 		"--set=service.telemetry.metrics.level=none",
-		"--set=receivers::detectify::stale_scan_after="+lokiStaleScanAfter.String())
+		"--set=receivers::detectify::stale_scan_after="+lokiStaleScanAfter.String(),
+		"--set=receivers::detectify::api::key=loki-api-key",
+		"--set=receivers::detectify::api::endpoint="+apiServer.URL+api.BasePath())
 	waitHTTPOK(t, dist, "http://"+webhookAddr+"/health")
 	webhookURL := "http://" + webhookAddr + "/webhook"
 
-	// The seed (both formats), a current-format scan of 130 findings on
+	// The seed (both formats), the current-format scan of 130 findings on
 	// currentDomain, which withholds some, and a scan on it that never
 	// finishes: reported stalled after lokiStaleScanAfter.
-	const currentDomain = "loki.current.example"
-	scenario, _ := webhooksend.Scenario(webhooksend.ScenarioOptions{
-		Format: webhooksend.FormatCurrent, Domains: []string{currentDomain}, FindingsPerScan: 130, Seed: 4,
-	})
 	unfinished, _ := webhooksend.Scenario(webhooksend.ScenarioOptions{
 		Format: webhooksend.FormatCurrent, Domains: []string{currentDomain}, FindingsPerScan: 2, Unfinished: 1, Seed: 5,
 	})
@@ -139,9 +151,10 @@ func TestRealLoki(t *testing.T) {
 	msgs = append(msgs, unfinished...)
 	sendMessages(t, webhookURL, e2eSecret, msgs)
 
-	// Every message is one line in Loki, its body exactly as sent, and the
-	// stalled scan one more.
-	all := lokiWaitEntries(t, loki, lokiURL, `{service_name="detectify"}`, len(msgs)+1)
+	// Every message is one line in Loki, its body exactly as sent; the
+	// stalled scan one more, and the backfill one per withheld finding and
+	// one for how it ended.
+	all := lokiWaitEntries(t, loki, lokiURL, `{service_name="detectify"}`, len(msgs)+1+scans[0].Withheld+1)
 	byLine := map[string]lokiEntry{}
 	for _, e := range all {
 		byLine[e.line] = e
@@ -229,7 +242,12 @@ func TestRealLoki(t *testing.T) {
 		d, err := strconv.ParseFloat(e.metadata["detectify_scan_duration"], 64)
 		return err == nil && d >= lokiStaleScanAfter.Seconds() && strings.Contains(e.line, "has been open for")
 	}
+	fromAPI := func(e lokiEntry) bool { return e.metadata["detectify_finding_source"] == "api" }
+	backfillEnded := func(e lokiEntry) bool { return e.metadata["detectify_scan_backfill_outcome"] == "completed" }
 	expect := map[string]func(lokiEntry) bool{
+		`{service_name="detectify"} | detectify_finding_source = "api"`:                                                fromAPI,
+		`{service_name="detectify", detectify_domain=~"$domain"} | detectify_finding_source = "api"`:                   fromAPI,
+		`{service_name="detectify"} | detectify_scan_backfill_outcome != ""`:                                           backfillEnded,
 		`{service_name="detectify"} | detectify_scan_findings_undelivered > 0`:                                         withheld,
 		`{service_name="detectify"} | detectify_scan_limit_reached != ""`:                                              limited,
 		`{service_name="detectify", detectify_domain="my.domain", detectify_finding_severity=~"critical|high"}`:        findingOf("critical", "high"),

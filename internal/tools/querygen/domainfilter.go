@@ -16,6 +16,7 @@ var domainSeries = map[string]bool{
 	"detectify_scans_open":                true,
 	"detectify_scan_findings":             true,
 	"detectify_scan_findings_undelivered": true,
+	"detectify_scan_findings_backfilled":  true,
 	"detectify_scan_duration_seconds":     true,
 }
 
