@@ -147,3 +147,91 @@ func TestBackfillThroughTheDistribution(t *testing.T) {
 		})
 	}
 }
+
+// backfillReplicaConfig is replicaConfig with the api block.
+const backfillReplicaConfig = `
+receivers:
+  detectify:
+    endpoint: @ENDPOINT@
+    secret: @SECRET@
+    metrics_interval: 1s
+    metrics_flush_interval: 100ms
+    shared_state:
+      redis:
+        endpoint: @REDIS@
+        replica_id: @REPLICA@
+    api:
+      endpoint: @API@
+      key: e2e-api-key
+      secret: ZTJlLWFwaS1zZWNyZXQ=
+      timeout: 90s
+
+` + sinkExporters + `
+service:
+` + telemetrySection + sinkPipelines
+
+// TestBackfillReplicaKilledMidBackfill plays the scan into one replica of
+// two sharing a real redis-server; that replica takes the backfill and is
+// SIGKILLed while the API holds its request. The other replica takes the
+// job over once its lease ends and completes it: the sink gets every
+// finding exactly once.
+func TestBackfillReplicaKilledMidBackfill(t *testing.T) {
+	const domain = "replicas.backfill.example"
+	msgs, scan := backfillScan(t, domain)
+	api, err := webhooksend.NewFakeAPI("e2e-api-key", "ZTJlLWFwaS1zZWNyZXQ=", []webhooksend.ScanSummary{scan}, webhooksend.FakeAPIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.FailNext(webhooksend.Failure{Delay: 2 * time.Minute}) // held until the kill
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	redis := startRedis(t)
+	sink := startOTLPSink(t)
+	replica := func(i int) *collector {
+		return startCollector(t, fmt.Sprintf("backfill-replica%d", i), collectorConfig{text: backfillReplicaConfig, vars: map[string]string{
+			"@REDIS@": redis.addr, "@REPLICA@": fmt.Sprintf("replica-%d", i), "@SINK@": sink.url, "@API@": srv.URL + api.BasePath(),
+		}})
+	}
+	first := replica(0)
+	sendMessages(t, first.webhookURL, e2eSecret, msgs)
+	eventually(t, first.process, deliveryTimeout, "the first replica's backfill request", func() error {
+		if api.Requests() == 0 {
+			return fmt.Errorf("no request yet")
+		}
+		return nil
+	})
+	first.kill()
+	killed := time.Now()
+
+	second := replica(1)
+	want := scan.Sent + scan.Withheld
+	eventually(t, second.process, 2*time.Minute, "every finding at the sink", func() error {
+		bySource, _ := findingRecords(sink, domain)
+		if bySource["webhook"]+bySource["api"] < want {
+			return fmt.Errorf("%v of %d", bySource, want)
+		}
+		return nil
+	})
+	t.Logf("taken over %s after the kill", time.Since(killed).Round(time.Second))
+	time.Sleep(2 * time.Second)
+	bySource, byID := findingRecords(sink, domain)
+	if bySource["webhook"] != scan.Sent || bySource["api"] != scan.Withheld {
+		t.Errorf("records by source %v, want %d from webhooks and %d from the API", bySource, scan.Sent, scan.Withheld)
+	}
+	for id, n := range byID {
+		if n != 1 {
+			t.Errorf("finding %s arrived %d times", id, n)
+		}
+	}
+	eventually(t, second.process, deliveryTimeout, "the last-scan gauges from Redis", func() error {
+		page, err := detectifySeries(second.promURL)
+		if err != nil {
+			return err
+		}
+		backfilled := page[fmt.Sprintf(`detectify_scan_findings_backfilled{detectify_domain=%q}`, domain)]
+		if backfilled != float64(scan.Withheld) || page[undeliveredKey(domain)] != 0 {
+			return fmt.Errorf("backfilled %v, undelivered %v; want %d and 0", backfilled, page[undeliveredKey(domain)], scan.Withheld)
+		}
+		return nil
+	})
+}
