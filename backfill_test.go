@@ -139,6 +139,21 @@ func eventually(t *testing.T, cond func() bool, msg string) {
 	require.Eventually(t, cond, 10*time.Second, 10*time.Millisecond, msg)
 }
 
+// stepUntil moves the receiver's clock on by step and wakes the backfill
+// worker until cond holds: a retry's time is counted from the clock when
+// its attempt ended, which the test does not see.
+func stepUntil(t *testing.T, h *harness, step time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	eventually(t, func() bool {
+		if cond() {
+			return true
+		}
+		h.setNow(time.Unix(0, h.clock.Load()).Add(step))
+		h.rcv.backfill.kick()
+		return false
+	}, msg)
+}
+
 func recordsFrom(h *harness, source string) []plog.LogRecord {
 	var out []plog.LogRecord
 	for _, lr := range h.logs.records() {
@@ -251,8 +266,7 @@ func TestBackfillFailures(t *testing.T) {
 			if tt.advance > 0 {
 				time.Sleep(50 * time.Millisecond)
 				assert.Equal(t, 1, api.requests(), "not again before its time")
-				h.setNow(testNow.Add(tt.advance))
-				h.rcv.backfill.kick()
+				stepUntil(t, h, tt.advance, func() bool { return api.requests() == 2 }, "the retry")
 			}
 			eventually(t, func() bool {
 				return h.telemetrySum("otelcol_receiver_detectify_backfill_jobs", "outcome")[tt.wantOutcome] == 1
@@ -275,17 +289,14 @@ func TestBackfillGivesUpAfterItsAttempts(t *testing.T) {
 	}
 	h := newHarness(t, withAPI(endpoint))
 	playLimitedScan(h, 3, 5)
-	now := testNow
-	for attempt := range backfillAttempts {
-		eventually(t, func() bool { return api.requests() == attempt+1 }, "attempt "+strconv.Itoa(attempt+1))
-		now = now.Add(backoff(attempt))
-		h.setNow(now)
-		h.rcv.backfill.kick()
+	eventually(t, func() bool { return api.requests() == 1 }, "attempt 1")
+	for attempt := 1; attempt < backfillAttempts; attempt++ {
+		stepUntil(t, h, backoff(attempt-1), func() bool { return api.requests() == attempt+1 }, "attempt "+strconv.Itoa(attempt+1))
 	}
 	eventually(t, func() bool {
 		return h.telemetrySum("otelcol_receiver_detectify_backfill_jobs", "outcome")["gave_up"] == 1
 	}, "given up")
-	h.setNow(now.Add(24 * time.Hour))
+	h.setNow(time.Unix(0, h.clock.Load()).Add(24 * time.Hour))
 	h.rcv.backfill.kick()
 	time.Sleep(50 * time.Millisecond)
 	assert.Equal(t, backfillAttempts, api.requests(), "no request after giving up")

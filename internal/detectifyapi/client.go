@@ -174,7 +174,10 @@ type page struct {
 // readPage reads a page's findings and the path of the next page, empty on
 // the last.
 func (c *Client) readPage(body []byte) (items []json.RawMessage, next string, err error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	trimmed := bytes.TrimSpace(body)
+	if string(trimmed) == "null" {
+		return nil, "", nil // no findings, as some APIs say it
+	}
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if err := json.Unmarshal(body, &items); err != nil {
 			return nil, "", fmt.Errorf("%w: %w", ErrInvalidAnswer, err)

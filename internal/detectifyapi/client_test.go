@@ -205,6 +205,7 @@ func TestAnswersThatAreNotFindings(t *testing.T) {
 		{name: "malformed JSON", answer: answer(200, nil, `[{"uuid":`), invalid: true},
 		{name: "an object without findings", answer: answer(200, nil, `{"error":"no"}`), invalid: true},
 		{name: "a string", answer: answer(200, nil, `"findings"`), invalid: true},
+		{name: "an object whose findings are not a list", answer: answer(200, nil, `{"findings":{"uuid":"u"}}`), invalid: true},
 		{name: "a next link to another host", answer: answer(200, nil, `{"findings":[],"next":"https://evil.example/rest/v2/findings/p1/"}`), invalid: true},
 	}
 	for _, tt := range tests {
@@ -272,6 +273,18 @@ func TestRequestsWaitForTheRateLimit(t *testing.T) {
 	_, err = c.Findings(ctx, "p1", "r1")
 	require.Error(t, err)
 	assert.Equal(t, int64(1), fake.requests.Load(), "the second request was never sent")
+}
+
+// null is read as no findings.
+func TestANullAnswerIsNoFindings(t *testing.T) {
+	srv := httptest.NewServer(&fakeAPI{t: t, answer: func(_ int, w http.ResponseWriter) bool {
+		_, _ = w.Write([]byte("null\n"))
+		return true
+	}})
+	defer srv.Close()
+	l, err := newClient(t, srv.URL, "", 10).Findings(context.Background(), "p1", "r1")
+	require.NoError(t, err)
+	assert.Empty(t, l.Findings)
 }
 
 func TestConfigRefusals(t *testing.T) {

@@ -214,7 +214,10 @@ func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []B
 		if err != nil {
 			return Insight{}, err
 		}
-		if last := domain.LastScan; last != nil && last.Scan == job.ID {
+		if domain.LastScan != nil && domain.LastScan.Scan == job.ID {
+			// A new record: the metrics read the stored one without the
+			// backend's lock.
+			last := *domain.LastScan
 			backfilled := counted
 			if last.Backfilled != nil {
 				backfilled += *last.Backfilled
@@ -224,6 +227,7 @@ func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []B
 				undelivered := max(0, *last.Undelivered-counted)
 				last.Undelivered = &undelivered
 			}
+			domain.LastScan = &last
 			tx.PutDomain(scan.Domain, domain)
 		}
 		return Insight{}, nil
