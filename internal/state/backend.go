@@ -79,7 +79,8 @@ type held struct {
 	claim Claim
 }
 
-// backend is where the state lives.
+// backend is where the state lives. claim and settle, and update with a
+// held claim, are only called with dedup on: the State decides that.
 type backend interface {
 	claim(ctx context.Context, key Key, now time.Time) (Claim, error)
 	// update runs fn atomically; with h, the claim is marked counted (with

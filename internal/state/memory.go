@@ -77,12 +77,7 @@ func newMemoryBackend(cfg Config, counts *Counts) *memoryBackend {
 	}
 }
 
-func (b *memoryBackend) dedup() bool { return b.cfg.DedupWindow > 0 }
-
 func (b *memoryBackend) claim(_ context.Context, key Key, now time.Time) (Claim, error) {
-	if !b.dedup() {
-		return Claim{Status: ClaimNew}, nil
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.expireClaimsLocked(now)
@@ -202,7 +197,7 @@ func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn fun
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var mc *memClaim
-	if h != nil && b.dedup() {
+	if h != nil {
 		var err error
 		if mc, err = b.ownedLocked(h.key, h.claim); err != nil {
 			return Insight{}, err
@@ -222,9 +217,6 @@ func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn fun
 }
 
 func (b *memoryBackend) settle(_ context.Context, h held, done bool, _ time.Time) error {
-	if !b.dedup() {
-		return nil
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	mc, err := b.ownedLocked(h.key, h.claim)

@@ -103,7 +103,7 @@ func unavailable(err error) error {
 
 func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
 	var watch []string
-	if h != nil && b.cfg.DedupWindow > 0 {
+	if h != nil {
 		watch = append(watch, b.keys.claim(h.key))
 	}
 	for range maxTxAttempts {
@@ -554,7 +554,7 @@ func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 		}
 		p.Expire(t.ctx, key, countsRetention)
 	}
-	if h != nil && t.b.cfg.DedupWindow > 0 {
+	if h != nil {
 		raw, err := json.Marshal(insight)
 		if err != nil {
 			return err

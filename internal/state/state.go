@@ -35,6 +35,10 @@ type Config struct {
 	BackfillDelay time.Duration
 }
 
+// dedup reports whether bodies are remembered at all. The State asks it
+// before every claim and settle, so the backends only ever see claims.
+func (c Config) dedup() bool { return c.DedupWindow > 0 }
+
 func (c Config) rules() rules {
 	return rules{maxOpenScans: c.MaxOpenScans, backfill: c.Backfill, backfillDelay: c.BackfillDelay}
 }
@@ -109,6 +113,9 @@ type Delivery struct {
 // Claim claims the body with key for this request. A Delivery with status
 // New or Counted must be recorded (New) and settled.
 func (s *State) Claim(ctx context.Context, key Key, now time.Time) (Delivery, error) {
+	if !s.cfg.dedup() {
+		return Delivery{Status: ClaimNew}, nil
+	}
 	c, err := s.backend.claim(ctx, key, now)
 	if err != nil {
 		return Delivery{}, err
@@ -124,9 +131,13 @@ func (s *State) Record(ctx context.Context, d *Delivery, e *message.Event, now t
 	if d.Status != ClaimNew {
 		return nil
 	}
-	insight, err := s.backend.update(ctx, &d.h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
+	var h *held // without dedup there is no claim to mark counted
+	if s.cfg.dedup() {
+		h = &d.h
+	}
+	insight, err := s.backend.update(ctx, h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
 	if err != nil {
-		return errors.Join(err, s.backend.settle(ctx, d.h, false, now))
+		return errors.Join(err, s.Settle(ctx, *d, false, now))
 	}
 	d.Insight = insight
 	return nil
@@ -135,6 +146,9 @@ func (s *State) Record(ctx context.Context, d *Delivery, e *message.Event, now t
 // Settle ends a delivery: done when its record was accepted or refused for
 // good (a redelivery is then a duplicate), else released for a retry.
 func (s *State) Settle(ctx context.Context, d Delivery, done bool, now time.Time) error {
+	if !s.cfg.dedup() {
+		return nil
+	}
 	return s.backend.settle(ctx, d.h, done, now)
 }
 
