@@ -41,7 +41,6 @@ type memoryBackend struct {
 	// changedDomains are the domains whose record changed since the
 	// metrics last took them.
 	changedDomains map[string]bool
-	evicted        atomic.Int64
 	// backfills indexes the scans whose backfill has work, by when it is
 	// due (they are among scans, so as bounded).
 	backfills map[string]time.Time
@@ -193,7 +192,7 @@ func (b *memoryBackend) ownedLocked(key Key, c Claim) (*memClaim, error) {
 	return mc, nil
 }
 
-func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
+func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var mc *memClaim
@@ -212,7 +211,6 @@ func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn fun
 		mc.Counted, mc.Insight = true, insight
 		b.markClaimLocked(h.key)
 	}
-	b.evicted.Add(int64(tx.evicted))
 	return insight, nil
 }
 
@@ -252,8 +250,6 @@ func (b *memoryBackend) forgetCounts(_ context.Context, names []string) error {
 	}
 	return nil
 }
-
-func (b *memoryBackend) evictedScans() int64 { return b.evicted.Swap(0) }
 
 func (b *memoryBackend) evictedDeliveries() int64 { return b.evictedClaims.Swap(0) }
 
@@ -462,9 +458,8 @@ func (b *memoryBackend) close(ctx context.Context) error {
 // memoryTx works on the maps directly, under the backend's lock: in memory
 // nothing can fail half way.
 type memoryTx struct {
-	b       *memoryBackend
-	now     time.Time
-	evicted int
+	b   *memoryBackend
+	now time.Time
 }
 
 // Scan returns the stored record; the rules may change its maps in place,
@@ -509,5 +504,3 @@ func (t *memoryTx) Count(k CounterKey, n int64) {
 	t.b.counts.addResolved(resolved, n, overflow, t.now)
 	t.b.markCountsLocked(resolved.Domain)
 }
-
-func (t *memoryTx) Evicted(n int) { t.evicted += n }

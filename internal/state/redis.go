@@ -58,7 +58,6 @@ type redisBackend struct {
 
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
-	evicted int64
 	// evictedClaims counts the settled deliveries this replica's settles
 	// forgot for dedup_max_entries.
 	evictedClaims atomic.Int64
@@ -101,7 +100,7 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
 }
 
-func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
+func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
 	var watch []string
 	if h != nil {
 		watch = append(watch, b.keys.claim(h.key))
@@ -237,14 +236,6 @@ func (b *redisBackend) forgetCounts(ctx context.Context, names []string) error {
 	return unavailable(b.client.HDel(ctx, b.keys.counts(b.replica), fields...).Err())
 }
 
-func (b *redisBackend) evictedScans() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := b.evicted
-	b.evicted = 0
-	return n
-}
-
 func (b *redisBackend) close(context.Context) error { return nil } // the client belongs to the receiver
 
 // staleCandidates lists up to n open scans first seen before cutoff.
@@ -369,7 +360,6 @@ type redisTx struct {
 	domains map[string]*DomainRecord // what this Tx wrote
 	read    map[string]DomainRecord  // what it read
 	counts  []countWrite
-	evicted int
 }
 
 type redisScan struct {
@@ -510,8 +500,6 @@ func (t *redisTx) Count(k CounterKey, n int64) {
 	t.counts = append(t.counts, countWrite{key: resolved, n: n, overflow: overflow})
 }
 
-func (t *redisTx) Evicted(n int) { t.evicted += n }
-
 // commit queues the Tx's writes, and the claim marked counted.
 func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 	k := t.b.keys
@@ -574,5 +562,4 @@ func (t *redisTx) applied() {
 	for name, rec := range t.domains {
 		t.b.changed[name] = *rec
 	}
-	t.b.evicted += int64(t.evicted)
 }

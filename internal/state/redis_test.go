@@ -207,3 +207,33 @@ func TestStalledScanReportedOnceAcrossReplicas(t *testing.T) {
 	wg.Wait()
 	assert.Len(t, all, 1)
 }
+
+// Replicas opening scans at once evict beyond max_open_scans between them,
+// and each eviction is counted once, by the replica whose step applied it
+// (a step Redis made them run again counts afresh).
+func TestEvictionsCountedOnceAcrossReplicas(t *testing.T) {
+	m := miniredis.RunT(t)
+	cfg := testConfig()
+	cfg.MaxOpenScans = 5
+	var rs []*State
+	for _, name := range []string{"a", "b", "c"} {
+		client := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+		s, err := NewRedis(context.Background(), cfg, RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: name}, t0)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
+		rs = append(rs, s)
+	}
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() { deliver(t, rs[i%3], started(fmt.Sprintf("d%d", i), "s"), t0.Add(time.Duration(i)*time.Millisecond)) })
+	}
+	wg.Wait()
+	var evicted int64
+	for _, s := range rs {
+		evicted += s.TakeTelemetry().EvictedScans
+	}
+	open, err := m.ZMembers("detectify/{detectify}open")
+	require.NoError(t, err)
+	assert.Len(t, open, cfg.MaxOpenScans)
+	assert.Equal(t, int64(60-cfg.MaxOpenScans), evicted)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -65,6 +66,9 @@ type State struct {
 	backend  backend
 	memory   *memoryBackend // nil when the state is elsewhere
 	restored bool
+	// evictedScans counts the open scans max_open_scans forgot since the
+	// last TakeTelemetry.
+	evictedScans atomic.Int64
 }
 
 // NewMemory keeps the state in this process, starting now.
@@ -135,7 +139,7 @@ func (s *State) Record(ctx context.Context, d *Delivery, e *message.Event, now t
 	if s.cfg.dedup() {
 		h = &d.h
 	}
-	insight, err := s.backend.update(ctx, h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
+	insight, err := s.update(ctx, h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
 	if err != nil {
 		return errors.Join(err, s.Settle(ctx, *d, false, now))
 	}
@@ -176,7 +180,7 @@ func (s *State) Sweep(ctx context.Context, now time.Time) ([]Stalled, error) {
 	var out []Stalled
 	for _, id := range ids {
 		var st *Stalled
-		_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 			var err error
 			st, err = s.rules.stall(tx, id, cutoff, now)
 			return Insight{}, err
@@ -196,7 +200,7 @@ func (s *State) Healthy(ctx context.Context) error { return s.backend.healthy(ct
 
 // Unstall opens stalled scans again, for the next sweep to report.
 func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) error {
-	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 		for _, st := range stalled {
 			scan, found, err := tx.Scan(st.id)
 			if err != nil {
@@ -293,8 +297,31 @@ type Telemetry struct {
 // TakeTelemetry returns the Telemetry since the last call.
 func (s *State) TakeTelemetry() Telemetry {
 	overflowed, domains := s.counts.takeOverflow()
-	return Telemetry{EvictedScans: s.backend.evictedScans(), EvictedDeliveries: s.backend.evictedDeliveries(),
+	return Telemetry{EvictedScans: s.evictedScans.Swap(0), EvictedDeliveries: s.backend.evictedDeliveries(),
 		OverflowedEvents: overflowed, Domains: domains}
+}
+
+// step is a Tx: the backend's, and the open scans the rules evicted in it.
+type step struct {
+	storeTx
+	evicted int
+}
+
+func (t *step) Evicted(n int) { t.evicted += n }
+
+// update runs fn as one step of the backend, and counts the open scans it
+// evicted once the step is applied: a step the backend runs again counts
+// afresh, one that fails counts nothing.
+func (s *State) update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
+	var st step
+	insight, err := s.backend.update(ctx, h, now, func(tx storeTx) (Insight, error) {
+		st = step{storeTx: tx}
+		return fn(&st)
+	})
+	if err == nil {
+		s.evictedScans.Add(int64(st.evicted))
+	}
+	return insight, err
 }
 
 // Close saves what is left and releases the backend.
