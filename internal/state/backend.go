@@ -100,6 +100,10 @@ type backend interface {
 	settle(ctx context.Context, h held, done bool, now time.Time) error
 	// sync returns once every change made before it was called is durable.
 	sync(ctx context.Context) error
+	// checkpoint asks for the saved state to be rewritten whole.
+	checkpoint()
+	// maintain forgets what has outlived its time.
+	maintain(now time.Time)
 	// domainRecords returns the domain records for the metrics: those changed
 	// since the last call, or all of them.
 	domainRecords(ctx context.Context, all bool) (map[string]DomainRecord, error)

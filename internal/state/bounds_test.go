@@ -15,7 +15,7 @@ func TestMemoryStateStaysWithinItsBounds(t *testing.T) {
 	cfg := testConfig()
 	cfg.DedupMaxEntries, cfg.MaxOpenScans, cfg.MaxDomains = 100, 10, 20
 	s := NewMemory(cfg, t0)
-	b := s.memory
+	b := s.backend.(*memoryBackend)
 	for round := range 4 {
 		for i := range 1000 {
 			n := round*1000 + i
@@ -80,7 +80,7 @@ func TestARecordsListsAreBounded(t *testing.T) {
 // entries behind it (a busy domain's earlier updates).
 func TestMemoryQueuesDropWhatTheyNoLongerList(t *testing.T) {
 	s := NewMemory(testConfig(), t0)
-	b := s.memory
+	b := s.backend.(*memoryBackend)
 	deliver(t, s, started("quiet", "s"), t0)
 	for i := range 1000 {
 		deliver(t, s, started("busy", fmt.Sprintf("s%d", i)), t0)

@@ -288,6 +288,12 @@ func (b *memoryBackend) sync(ctx context.Context) error {
 	return b.journal.sync(ctx)
 }
 
+func (b *memoryBackend) checkpoint() {
+	if b.journal != nil {
+		b.journal.requestSnapshot()
+	}
+}
+
 func (b *memoryBackend) domainRecords(_ context.Context, all bool) (map[string]DomainRecord, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -140,6 +140,10 @@ func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn fu
 
 func (b *redisBackend) sync(context.Context) error { return nil } // every change is in Redis when made
 
+func (b *redisBackend) checkpoint() {} // nothing to rewrite: Redis keeps each key
+
+func (b *redisBackend) maintain(time.Time) {} // every key expires by itself
+
 func (b *redisBackend) domainRecords(ctx context.Context, all bool) (map[string]DomainRecord, error) {
 	b.mu.Lock()
 	changed := b.changed

@@ -225,7 +225,9 @@ func TestEvictionsCountedOnceAcrossReplicas(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for i := range 60 {
-		wg.Go(func() { deliver(t, rs[i%3], started(fmt.Sprintf("d%d", i), "s"), t0.Add(time.Duration(i)*time.Millisecond)) })
+		wg.Go(func() {
+			deliver(t, rs[i%3], started(fmt.Sprintf("d%d", i), "s"), t0.Add(time.Duration(i)*time.Millisecond))
+		})
 	}
 	wg.Wait()
 	var evicted int64
@@ -236,4 +238,14 @@ func TestEvictionsCountedOnceAcrossReplicas(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, open, cfg.MaxOpenScans)
 	assert.Equal(t, int64(60-cfg.MaxOpenScans), evicted)
+}
+
+// The shared state is in Redis: a storage extension has nothing to save,
+// and Persist says so rather than writing a journal beside it.
+func TestPersistRefusesARedisState(t *testing.T) {
+	_, rs := replicas(t, "a")
+	storage := newFakeStorage()
+	_, err := rs[0].Persist(context.Background(), storage, t0)
+	require.Error(t, err)
+	assert.Empty(t, storage.data, "nothing written")
 }

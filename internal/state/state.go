@@ -64,7 +64,6 @@ type State struct {
 	rules    rules
 	counts   *Counts
 	backend  backend
-	memory   *memoryBackend // nil when the state is elsewhere
 	restored bool
 	// evictedScans counts the open scans max_open_scans forgot since the
 	// last TakeTelemetry.
@@ -74,8 +73,7 @@ type State struct {
 // NewMemory keeps the state in this process, starting now.
 func NewMemory(cfg Config, now time.Time) *State {
 	counts := newCounts(now, cfg.MaxDomains)
-	mem := newMemoryBackend(cfg, counts)
-	return &State{cfg: cfg, rules: cfg.rules(), counts: counts, backend: mem, memory: mem}
+	return &State{cfg: cfg, rules: cfg.rules(), counts: counts, backend: newMemoryBackend(cfg, counts)}
 }
 
 // Persist writes every change of an in-memory state through client from
@@ -83,11 +81,15 @@ func NewMemory(cfg Config, now time.Time) *State {
 // receiver cancels it at shutdown. It reports whether a saved state was
 // loaded; one that cannot be used is reported and replaced.
 func (s *State) Persist(ctx context.Context, client storage.Client, now time.Time) (restored bool, err error) {
-	j := newJournal(s.memory, client)
-	s.memory.journal = j
+	mem, ok := s.backend.(*memoryBackend)
+	if !ok {
+		return false, errors.New("only a state in memory is saved through a storage extension")
+	}
+	j := newJournal(mem, client)
+	mem.journal = j
 	restored, err = j.load(ctx, now)
 	if err != nil && !errors.Is(err, errUnusableState) {
-		s.memory.journal = nil
+		mem.journal = nil
 		return false, err
 	}
 	j.start(ctx)
@@ -223,18 +225,12 @@ func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) e
 // Checkpoint asks for the saved state to be rewritten whole, so that a
 // restart replays no more than what came after; the receiver calls it
 // every metrics_interval.
-func (s *State) Checkpoint() {
-	if s.memory != nil && s.memory.journal != nil {
-		s.memory.journal.requestSnapshot()
-	}
-}
+func (s *State) Checkpoint() { s.backend.checkpoint() }
 
 // Maintain forgets what has outlived its time; the receiver calls it
 // periodically.
 func (s *State) Maintain(ctx context.Context, now time.Time) error {
-	if s.memory != nil {
-		s.memory.maintain(now)
-	}
+	s.backend.maintain(now)
 	if s.cfg.DomainIdleTimeout > 0 {
 		if idle := s.counts.forgetIdle(now.Add(-s.cfg.DomainIdleTimeout)); len(idle) > 0 {
 			return s.backend.forgetCounts(ctx, idle)
