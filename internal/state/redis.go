@@ -16,6 +16,8 @@ import (
 
 // RedisConfig is where the shared state lives and who this replica is.
 type RedisConfig struct {
+	// Client is the state's from NewRedis on: the State's Close closes it,
+	// and so does NewRedis when it fails.
 	Client redis.UniversalClient
 	// KeyPrefix starts every key, so that several collectors can share one
 	// Redis.
@@ -84,7 +86,7 @@ func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*
 		changed: map[string]DomainRecord{}}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, rc.Client.Close())
 	}
 	b.counts = newCounts(start, cfg.MaxDomains)
 	restored := saved != nil
@@ -240,7 +242,8 @@ func (b *redisBackend) forgetCounts(ctx context.Context, names []string) error {
 	return unavailable(b.client.HDel(ctx, b.keys.counts(b.replica), fields...).Err())
 }
 
-func (b *redisBackend) close(context.Context) error { return nil } // the client belongs to the receiver
+// close closes the client: it is the state's (see RedisConfig).
+func (b *redisBackend) close(context.Context) error { return b.client.Close() }
 
 // staleCandidates lists up to n open scans first seen before cutoff.
 func (b *redisBackend) staleCandidates(ctx context.Context, cutoff time.Time, n int) ([]string, error) {

@@ -28,9 +28,9 @@ func replicas(t *testing.T, names ...string) (*miniredis.Miniredis, []*State) {
 
 func replicaOn(t *testing.T, m *miniredis.Miniredis, name string, now time.Time) *State {
 	client := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
-	t.Cleanup(func() { _ = client.Close() })
 	s, err := NewRedis(context.Background(), testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: name}, now)
 	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
 	return s
 }
 
@@ -248,4 +248,24 @@ func TestPersistRefusesARedisState(t *testing.T) {
 	_, err := rs[0].Persist(context.Background(), storage, t0)
 	require.Error(t, err)
 	assert.Empty(t, storage.data, "nothing written")
+}
+
+// The client is the state's: closing the state closes it, and a NewRedis
+// that fails closes it too, so that no caller has a client left to close.
+func TestTheStateOwnsItsRedisClient(t *testing.T) {
+	m := miniredis.RunT(t)
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	s, err := NewRedis(ctx, testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: "a"}, t0)
+	require.NoError(t, err)
+	require.NoError(t, client.Ping(ctx).Err())
+	require.NoError(t, s.Close(ctx))
+	require.ErrorIs(t, client.Ping(ctx).Err(), redis.ErrClosed)
+
+	addr := m.Addr()
+	m.Close()
+	client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	_, err = NewRedis(ctx, testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: "a"}, t0)
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.ErrorIs(t, client.Ping(ctx).Err(), redis.ErrClosed, "closed by the NewRedis that failed")
 }
