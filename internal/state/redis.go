@@ -76,7 +76,6 @@ func (k redisKeys) scan(id string) string  { return k.prefix + "{detectify}scan:
 func (k redisKeys) open() string           { return k.prefix + "{detectify}open" }
 func (k redisKeys) backfills() string      { return k.prefix + "{detectify}backfills" }
 func (k redisKeys) domain(n string) string { return k.prefix + "{detectify}domain:" + n }
-func (k redisKeys) domains() string        { return k.prefix + "{detectify}domains" }
 func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}counts:" + r }
 
 // NewRedis keeps the state in Redis, shared by replicas. It loads this
@@ -86,6 +85,9 @@ func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*
 		changed: map[string]DomainRecord{}}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
+		return nil, errors.Join(err, rc.Client.Close())
+	}
+	if err := b.migrateDomainSet(ctx); err != nil {
 		return nil, errors.Join(err, rc.Client.Close())
 	}
 	b.counts = newCounts(start, cfg.MaxDomains)
@@ -145,57 +147,6 @@ func (b *redisBackend) sync(context.Context) error { return nil } // every chang
 func (b *redisBackend) checkpoint() {} // nothing to rewrite: Redis keeps each key
 
 func (b *redisBackend) maintain(time.Time) {} // every key expires by itself
-
-func (b *redisBackend) domainRecords(ctx context.Context, all bool) (map[string]DomainRecord, error) {
-	b.mu.Lock()
-	changed := b.changed
-	b.changed = map[string]DomainRecord{}
-	b.mu.Unlock()
-	if !all {
-		return changed, nil
-	}
-	names, err := b.client.SMembers(ctx, b.keys.domains()).Result()
-	if err != nil {
-		b.gaugesChangedRecords(changed)
-		return nil, unavailable(err)
-	}
-	out := make(map[string]DomainRecord, len(names))
-	const chunk = 500
-	for i := 0; i < len(names); i += chunk {
-		part := names[i:min(i+chunk, len(names))]
-		keys := make([]string, len(part))
-		for j, name := range part {
-			keys[j] = b.keys.domain(name)
-		}
-		values, err := b.client.MGet(ctx, keys...).Result()
-		if err != nil {
-			b.gaugesChangedRecords(changed)
-			return nil, unavailable(err)
-		}
-		var gone []any
-		for j, v := range values {
-			s, ok := v.(string)
-			if !ok { // expired: drop it from the index
-				gone = append(gone, part[j])
-				continue
-			}
-			var rec DomainRecord
-			if json.Unmarshal([]byte(s), &rec) == nil {
-				out[part[j]] = rec
-			}
-		}
-		if len(gone) > 0 {
-			b.client.SRem(ctx, b.keys.domains(), gone...)
-		}
-	}
-	// Every replica exports the same domains: the first max_domains by name.
-	if len(out) > b.cfg.MaxDomains {
-		for _, name := range sortedNames(out)[b.cfg.MaxDomains:] {
-			delete(out, name)
-		}
-	}
-	return out, nil
-}
 
 func (b *redisBackend) gaugesChangedRecords(records map[string]DomainRecord) {
 	b.mu.Lock()
@@ -540,7 +491,12 @@ func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 			return err
 		}
 		p.Set(t.ctx, k.domain(name), raw, t.b.domainTTL())
-		p.SAdd(t.ctx, k.domains(), name)
+		p.ZAdd(t.ctx, k.domainIndex(), redis.Z{Score: float64(t.now.UnixMilli()), Member: name})
+	}
+	if len(t.domains) > 0 {
+		// The index keeps the newest max_domains; a record left out of it
+		// expires with its key.
+		p.ZRemRangeByRank(t.ctx, k.domainIndex(), 0, -int64(t.b.cfg.MaxDomains)-1)
 	}
 	if len(t.counts) > 0 {
 		key := k.counts(t.b.replica)
