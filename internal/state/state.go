@@ -3,8 +3,6 @@ package state
 import (
 	"context"
 	"errors"
-	"maps"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -322,6 +320,3 @@ func (s *State) update(ctx context.Context, h *held, now time.Time, fn func(Tx) 
 
 // Close saves what is left and releases the backend.
 func (s *State) Close(ctx context.Context) error { return s.backend.close(ctx) }
-
-// sortedNames returns m's keys in order.
-func sortedNames[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
