@@ -18,8 +18,6 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
 	"github.com/detectify-otel/detectifyreceiver/internal/state"
 )
@@ -51,7 +49,6 @@ type detectifyReceiver struct {
 
 	// Made by each start.
 	state    *state.State
-	redis    redis.UniversalClient // with shared_state::redis
 	metrics  *metricsRenderer
 	server   *http.Server
 	listener net.Listener
@@ -196,12 +193,7 @@ func (r *detectifyReceiver) openState(ctx context.Context, host component.Host) 
 // closeState undoes openState when start fails after it.
 func (r *detectifyReceiver) closeState(ctx context.Context) error {
 	r.cancelRun()
-	err := r.state.Close(ctx)
-	if r.redis != nil {
-		err = errors.Join(err, r.redis.Close())
-		r.redis = nil
-	}
-	return err
+	return r.state.Close(ctx)
 }
 
 // shutdown lets in-flight requests finish until ctx ends, then stops what
@@ -238,10 +230,6 @@ func (r *detectifyReceiver) shutdown(ctx context.Context) error {
 	}
 	if err := r.state.Close(ctx); err != nil {
 		errs = append(errs, err)
-	}
-	if r.redis != nil {
-		errs = append(errs, r.redis.Close())
-		r.redis = nil
 	}
 	r.server, r.backfill = nil, nil
 	return errors.Join(errs...)

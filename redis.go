@@ -2,7 +2,6 @@ package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -60,7 +59,8 @@ func replicaID(cfg *RedisConfig) (string, error) {
 	return name, nil
 }
 
-// openSharedState connects to Redis and loads this replica's counters.
+// openSharedState connects to Redis and loads this replica's counters. The
+// client is the state's from then on: closing the state closes it.
 func (r *detectifyReceiver) openSharedState(ctx context.Context, cfg *RedisConfig) error {
 	replica, err := replicaID(cfg)
 	if err != nil {
@@ -72,9 +72,9 @@ func (r *detectifyReceiver) openSharedState(ctx context.Context, cfg *RedisConfi
 	}
 	s, err := state.NewRedis(ctx, r.cfg.stateConfig(), state.RedisConfig{Client: client, KeyPrefix: cfg.keyPrefix(), Replica: replica}, r.now())
 	if err != nil {
-		return errors.Join(fmt.Errorf("shared_state: %w", err), client.Close())
+		return fmt.Errorf("shared_state: %w", err)
 	}
-	r.state, r.redis = s, client
+	r.state = s
 	return nil
 }
 

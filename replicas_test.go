@@ -174,3 +174,14 @@ func TestAStalledRedisIsAnsweredWithinTheTimeout(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, h.do(req).status)
 	assert.Less(t, time.Since(start), 3*time.Second)
 }
+
+// A replica that stops leaves no connection to Redis behind: its state
+// owns the client and closes it.
+func TestAStoppedReplicaLeavesNoRedisConnection(t *testing.T) {
+	m := miniredis.RunT(t)
+	h := newHarness(t, withRedis(m.Addr(), "a"))
+	h.postOK(seedFinding)
+	require.Positive(t, m.CurrentConnectionCount())
+	h.shutdown()
+	assert.Eventually(t, func() bool { return m.CurrentConnectionCount() == 0 }, 5*time.Second, 10*time.Millisecond)
+}

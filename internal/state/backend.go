@@ -14,10 +14,11 @@ var ErrUnavailable = errors.New("state unavailable")
 // by another (its lease ran out): the request must not settle it.
 var ErrClaimLost = errors.New("the claim on the body was taken over")
 
-// Tx is one atomic step on the scan state: everything read through it is
-// checked, and everything written through it is applied, together or not
-// at all. Writes are seen by later reads in the same Tx.
-type Tx interface {
+// storeTx is one atomic step on the scan state, as a backend keeps it:
+// everything read through it is checked, and everything written through
+// it is applied, together or not at all. Writes are seen by later reads in
+// the same step.
+type storeTx interface {
 	Scan(id string) (ScanRecord, bool, error)
 	// PutScan stores rec; an open one joins the index of open scans.
 	PutScan(id string, rec ScanRecord)
@@ -31,6 +32,12 @@ type Tx interface {
 	// Count adds n to a per-domain counter of this receiver: a finding of
 	// a level, or a scan event in a state.
 	Count(c CounterKey, n int64)
+}
+
+// Tx is one atomic step as the rules see it: the backend's, and what the
+// bounds turned away in it, which the State counts once the step applied.
+type Tx interface {
+	storeTx
 	// Evicted records that the bound on open scans forgot n of them.
 	Evicted(n int)
 }
@@ -79,17 +86,24 @@ type held struct {
 	claim Claim
 }
 
-// backend is where the state lives.
+// backend is where the state lives. claim and settle, and update with a
+// held claim, are only called with dedup on: the State decides that.
 type backend interface {
 	claim(ctx context.Context, key Key, now time.Time) (Claim, error)
 	// update runs fn atomically; with h, the claim is marked counted (with
 	// fn's Insight) in the same step, and must still be held.
-	update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error)
+	// fn may run more than once (Redis retries a step another replica
+	// interfered with); only the last run is applied.
+	update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error)
 	// settle ends a claim: done remembers the body as delivered for the
 	// rest of dedup_window; otherwise it is released for a retry.
 	settle(ctx context.Context, h held, done bool, now time.Time) error
 	// sync returns once every change made before it was called is durable.
 	sync(ctx context.Context) error
+	// checkpoint asks for the saved state to be rewritten whole.
+	checkpoint()
+	// maintain forgets what has outlived its time.
+	maintain(now time.Time)
 	// domainRecords returns the domain records for the metrics: those changed
 	// since the last call, or all of them.
 	domainRecords(ctx context.Context, all bool) (map[string]DomainRecord, error)
@@ -97,9 +111,6 @@ type backend interface {
 	gaugesChanged(names []string)
 	// forgetCounts drops the saved counters of idle domains.
 	forgetCounts(ctx context.Context, names []string) error
-	// evictedScans returns how many open scans max_open_scans forgot
-	// since the last call.
-	evictedScans() int64
 	// evictedDeliveries returns how many remembered deliveries
 	// dedup_max_entries forgot since the last call.
 	evictedDeliveries() int64

@@ -153,7 +153,7 @@ func (s *State) DueBackfills(ctx context.Context, now time.Time, n int) ([]strin
 func (s *State) TakeBackfill(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (BackfillJob, bool, error) {
 	var job BackfillJob
 	taken := false
-	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 		scan, found, err := tx.Scan(id)
 		if err != nil || !found || !scan.Backfill.active() {
 			return Insight{}, err
@@ -180,7 +180,7 @@ func (s *State) TakeBackfill(ctx context.Context, id, owner string, now time.Tim
 // emitted: those it counted now or, on an attempt after the counting, then.
 func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []BackfillFinding, now time.Time) ([]int, error) {
 	var emit []int
-	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 		emit = emit[:0]
 		scan, found, err := tx.Scan(job.ID)
 		if err != nil {
@@ -254,7 +254,7 @@ const (
 // EndBackfill ends the worker's attempt on job: done, to be retried at
 // retryAt, or given up. It is ErrClaimLost when another worker took the job.
 func (s *State) EndBackfill(ctx context.Context, job BackfillJob, end BackfillEnd, retryAt, now time.Time) error {
-	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 		scan, found, err := tx.Scan(job.ID)
 		if err != nil {
 			return Insight{}, err
@@ -291,7 +291,7 @@ type BackfillSummary struct {
 // empty when a later scan of the domain finished since.
 func (s *State) BackfillSummary(ctx context.Context, job BackfillJob) (BackfillSummary, error) {
 	var out BackfillSummary
-	_, err := s.backend.update(ctx, nil, time.Time{}, func(tx Tx) (Insight, error) {
+	_, err := s.update(ctx, nil, time.Time{}, func(tx Tx) (Insight, error) {
 		domain, err := tx.Domain(job.Domain)
 		if err == nil && domain.LastScan != nil && domain.LastScan.Scan == job.ID {
 			out = BackfillSummary{Backfilled: domain.LastScan.Backfilled, Undelivered: domain.LastScan.Undelivered}

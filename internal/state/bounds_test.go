@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,7 +16,7 @@ func TestMemoryStateStaysWithinItsBounds(t *testing.T) {
 	cfg := testConfig()
 	cfg.DedupMaxEntries, cfg.MaxOpenScans, cfg.MaxDomains = 100, 10, 20
 	s := NewMemory(cfg, t0)
-	b := s.memory
+	b := s.backend.(*memoryBackend)
 	for round := range 4 {
 		for i := range 1000 {
 			n := round*1000 + i
@@ -80,7 +81,7 @@ func TestARecordsListsAreBounded(t *testing.T) {
 // entries behind it (a busy domain's earlier updates).
 func TestMemoryQueuesDropWhatTheyNoLongerList(t *testing.T) {
 	s := NewMemory(testConfig(), t0)
-	b := s.memory
+	b := s.backend.(*memoryBackend)
 	deliver(t, s, started("quiet", "s"), t0)
 	for i := range 1000 {
 		deliver(t, s, started("busy", fmt.Sprintf("s%d", i)), t0)
@@ -91,4 +92,27 @@ func TestMemoryQueuesDropWhatTheyNoLongerList(t *testing.T) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	assert.LessOrEqual(t, len(b.domainOrder.items)-b.domainOrder.head, 2*len(b.domains)+64)
+}
+
+// Past max_domains, the domain records kept (and exported) are the most
+// recently updated, on every backend.
+func TestTheDomainBoundKeepsTheMostRecentlyUpdated(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxDomains = 3
+	forEachBackend(t, cfg, func(t *testing.T, s *State) {
+		deliver(t, s, started("a", "s1"), t0)
+		deliver(t, s, started("b", "s1"), t0.Add(time.Minute))
+		deliver(t, s, started("c", "s1"), t0.Add(2*time.Minute))
+		deliver(t, s, started("a", "s2"), t0.Add(3*time.Minute)) // a updated again
+		deliver(t, s, started("d", "s1"), t0.Add(4*time.Minute))
+		m, err := s.Metrics(context.Background(), true)
+		require.NoError(t, err)
+		var kept []string
+		for name, d := range m {
+			if d.Scans != nil {
+				kept = append(kept, name)
+			}
+		}
+		assert.ElementsMatch(t, []string{"a", "c", "d"}, kept, "b, the least recently updated, is not")
+	})
 }

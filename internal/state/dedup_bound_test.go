@@ -72,7 +72,7 @@ func TestARestartKeepsTheBound(t *testing.T) {
 	now := t0.Add(12 * time.Hour)
 	s = open(longWindow(2), now)
 	assert.Equal(t, int64(2), s.TakeTelemetry().EvictedDeliveries)
-	assert.Equal(t, 2, s.memory.settled.len(), "loaded in the compact form")
+	assert.Equal(t, 2, s.backend.(*memoryBackend).settled.len(), "loaded in the compact form")
 	assert.Equal(t, ClaimDuplicate, claimStatus(t, s, bodyN(3), now))
 	assert.Equal(t, ClaimDuplicate, claimStatus(t, s, bodyN(2), now))
 	assert.Equal(t, ClaimNew, claimStatus(t, s, bodyN(0), now))

@@ -413,7 +413,7 @@ func (b *memoryBackend) restore(start time.Time, s loadedState, now time.Time) {
 	slices.SortFunc(claims, func(a, b keyed[*claimRecord]) int { return a.rec.Added.Compare(b.rec.Added) })
 	for _, c := range claims {
 		raw, err := hex.DecodeString(c.key)
-		if err != nil || len(raw) != len(Key{}) || (b.dedup() && now.Sub(c.rec.Added) >= b.cfg.DedupWindow) || !b.dedup() {
+		if err != nil || len(raw) != len(Key{}) || !b.cfg.dedup() || now.Sub(c.rec.Added) >= b.cfg.DedupWindow {
 			continue
 		}
 		b.restoreClaimLocked(Key(raw), *c.rec)

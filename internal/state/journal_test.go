@@ -29,7 +29,7 @@ func persisted(t *testing.T, store *fakeStorage, now time.Time) *State {
 
 // crash stops s's writer the way SIGKILL would: nothing more is written.
 func crash(s *State) {
-	j := s.memory.journal
+	j := s.backend.(*memoryBackend).journal
 	close(j.stop)
 	<-j.stopped
 }

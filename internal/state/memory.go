@@ -41,7 +41,6 @@ type memoryBackend struct {
 	// changedDomains are the domains whose record changed since the
 	// metrics last took them.
 	changedDomains map[string]bool
-	evicted        atomic.Int64
 	// backfills indexes the scans whose backfill has work, by when it is
 	// due (they are among scans, so as bounded).
 	backfills map[string]time.Time
@@ -77,12 +76,7 @@ func newMemoryBackend(cfg Config, counts *Counts) *memoryBackend {
 	}
 }
 
-func (b *memoryBackend) dedup() bool { return b.cfg.DedupWindow > 0 }
-
 func (b *memoryBackend) claim(_ context.Context, key Key, now time.Time) (Claim, error) {
-	if !b.dedup() {
-		return Claim{Status: ClaimNew}, nil
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.expireClaimsLocked(now)
@@ -198,11 +192,11 @@ func (b *memoryBackend) ownedLocked(key Key, c Claim) (*memClaim, error) {
 	return mc, nil
 }
 
-func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
+func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var mc *memClaim
-	if h != nil && b.dedup() {
+	if h != nil {
 		var err error
 		if mc, err = b.ownedLocked(h.key, h.claim); err != nil {
 			return Insight{}, err
@@ -217,14 +211,10 @@ func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn fun
 		mc.Counted, mc.Insight = true, insight
 		b.markClaimLocked(h.key)
 	}
-	b.evicted.Add(int64(tx.evicted))
 	return insight, nil
 }
 
 func (b *memoryBackend) settle(_ context.Context, h held, done bool, _ time.Time) error {
-	if !b.dedup() {
-		return nil
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	mc, err := b.ownedLocked(h.key, h.claim)
@@ -261,8 +251,6 @@ func (b *memoryBackend) forgetCounts(_ context.Context, names []string) error {
 	return nil
 }
 
-func (b *memoryBackend) evictedScans() int64 { return b.evicted.Swap(0) }
-
 func (b *memoryBackend) evictedDeliveries() int64 { return b.evictedClaims.Swap(0) }
 
 func (b *memoryBackend) staleCandidates(_ context.Context, cutoff time.Time, n int) ([]string, error) {
@@ -298,6 +286,12 @@ func (b *memoryBackend) sync(ctx context.Context) error {
 		return nil
 	}
 	return b.journal.sync(ctx)
+}
+
+func (b *memoryBackend) checkpoint() {
+	if b.journal != nil {
+		b.journal.requestSnapshot()
+	}
 }
 
 func (b *memoryBackend) domainRecords(_ context.Context, all bool) (map[string]DomainRecord, error) {
@@ -470,9 +464,8 @@ func (b *memoryBackend) close(ctx context.Context) error {
 // memoryTx works on the maps directly, under the backend's lock: in memory
 // nothing can fail half way.
 type memoryTx struct {
-	b       *memoryBackend
-	now     time.Time
-	evicted int
+	b   *memoryBackend
+	now time.Time
 }
 
 // Scan returns the stored record; the rules may change its maps in place,
@@ -517,5 +510,3 @@ func (t *memoryTx) Count(k CounterKey, n int64) {
 	t.b.counts.addResolved(resolved, n, overflow, t.now)
 	t.b.markCountsLocked(resolved.Domain)
 }
-
-func (t *memoryTx) Evicted(n int) { t.evicted += n }

@@ -16,6 +16,8 @@ import (
 
 // RedisConfig is where the shared state lives and who this replica is.
 type RedisConfig struct {
+	// Client is the state's from NewRedis on: the State's Close closes it,
+	// and so does NewRedis when it fails.
 	Client redis.UniversalClient
 	// KeyPrefix starts every key, so that several collectors can share one
 	// Redis.
@@ -58,7 +60,6 @@ type redisBackend struct {
 
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
-	evicted int64
 	// evictedClaims counts the settled deliveries this replica's settles
 	// forgot for dedup_max_entries.
 	evictedClaims atomic.Int64
@@ -75,7 +76,6 @@ func (k redisKeys) scan(id string) string  { return k.prefix + "{detectify}scan:
 func (k redisKeys) open() string           { return k.prefix + "{detectify}open" }
 func (k redisKeys) backfills() string      { return k.prefix + "{detectify}backfills" }
 func (k redisKeys) domain(n string) string { return k.prefix + "{detectify}domain:" + n }
-func (k redisKeys) domains() string        { return k.prefix + "{detectify}domains" }
 func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}counts:" + r }
 
 // NewRedis keeps the state in Redis, shared by replicas. It loads this
@@ -85,7 +85,10 @@ func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*
 		changed: map[string]DomainRecord{}}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, rc.Client.Close())
+	}
+	if err := b.migrateDomainSet(ctx); err != nil {
+		return nil, errors.Join(err, rc.Client.Close())
 	}
 	b.counts = newCounts(start, cfg.MaxDomains)
 	restored := saved != nil
@@ -101,9 +104,9 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
 }
 
-func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
+func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
 	var watch []string
-	if h != nil && b.cfg.DedupWindow > 0 {
+	if h != nil {
 		watch = append(watch, b.keys.claim(h.key))
 	}
 	for range maxTxAttempts {
@@ -141,56 +144,9 @@ func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn fu
 
 func (b *redisBackend) sync(context.Context) error { return nil } // every change is in Redis when made
 
-func (b *redisBackend) domainRecords(ctx context.Context, all bool) (map[string]DomainRecord, error) {
-	b.mu.Lock()
-	changed := b.changed
-	b.changed = map[string]DomainRecord{}
-	b.mu.Unlock()
-	if !all {
-		return changed, nil
-	}
-	names, err := b.client.SMembers(ctx, b.keys.domains()).Result()
-	if err != nil {
-		b.gaugesChangedRecords(changed)
-		return nil, unavailable(err)
-	}
-	out := make(map[string]DomainRecord, len(names))
-	const chunk = 500
-	for i := 0; i < len(names); i += chunk {
-		part := names[i:min(i+chunk, len(names))]
-		keys := make([]string, len(part))
-		for j, name := range part {
-			keys[j] = b.keys.domain(name)
-		}
-		values, err := b.client.MGet(ctx, keys...).Result()
-		if err != nil {
-			b.gaugesChangedRecords(changed)
-			return nil, unavailable(err)
-		}
-		var gone []any
-		for j, v := range values {
-			s, ok := v.(string)
-			if !ok { // expired: drop it from the index
-				gone = append(gone, part[j])
-				continue
-			}
-			var rec DomainRecord
-			if json.Unmarshal([]byte(s), &rec) == nil {
-				out[part[j]] = rec
-			}
-		}
-		if len(gone) > 0 {
-			b.client.SRem(ctx, b.keys.domains(), gone...)
-		}
-	}
-	// Every replica exports the same domains: the first max_domains by name.
-	if len(out) > b.cfg.MaxDomains {
-		for _, name := range sortedNames(out)[b.cfg.MaxDomains:] {
-			delete(out, name)
-		}
-	}
-	return out, nil
-}
+func (b *redisBackend) checkpoint() {} // nothing to rewrite: Redis keeps each key
+
+func (b *redisBackend) maintain(time.Time) {} // every key expires by itself
 
 func (b *redisBackend) gaugesChangedRecords(records map[string]DomainRecord) {
 	b.mu.Lock()
@@ -237,15 +193,8 @@ func (b *redisBackend) forgetCounts(ctx context.Context, names []string) error {
 	return unavailable(b.client.HDel(ctx, b.keys.counts(b.replica), fields...).Err())
 }
 
-func (b *redisBackend) evictedScans() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := b.evicted
-	b.evicted = 0
-	return n
-}
-
-func (b *redisBackend) close(context.Context) error { return nil } // the client belongs to the receiver
+// close closes the client: it is the state's (see RedisConfig).
+func (b *redisBackend) close(context.Context) error { return b.client.Close() }
 
 // staleCandidates lists up to n open scans first seen before cutoff.
 func (b *redisBackend) staleCandidates(ctx context.Context, cutoff time.Time, n int) ([]string, error) {
@@ -369,7 +318,6 @@ type redisTx struct {
 	domains map[string]*DomainRecord // what this Tx wrote
 	read    map[string]DomainRecord  // what it read
 	counts  []countWrite
-	evicted int
 }
 
 type redisScan struct {
@@ -510,8 +458,6 @@ func (t *redisTx) Count(k CounterKey, n int64) {
 	t.counts = append(t.counts, countWrite{key: resolved, n: n, overflow: overflow})
 }
 
-func (t *redisTx) Evicted(n int) { t.evicted += n }
-
 // commit queues the Tx's writes, and the claim marked counted.
 func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 	k := t.b.keys
@@ -545,7 +491,12 @@ func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 			return err
 		}
 		p.Set(t.ctx, k.domain(name), raw, t.b.domainTTL())
-		p.SAdd(t.ctx, k.domains(), name)
+		p.ZAdd(t.ctx, k.domainIndex(), redis.Z{Score: float64(t.now.UnixMilli()), Member: name})
+	}
+	if len(t.domains) > 0 {
+		// The index keeps the newest max_domains; a record left out of it
+		// expires with its key.
+		p.ZRemRangeByRank(t.ctx, k.domainIndex(), 0, -int64(t.b.cfg.MaxDomains)-1)
 	}
 	if len(t.counts) > 0 {
 		key := k.counts(t.b.replica)
@@ -554,7 +505,7 @@ func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 		}
 		p.Expire(t.ctx, key, countsRetention)
 	}
-	if h != nil && t.b.cfg.DedupWindow > 0 {
+	if h != nil {
 		raw, err := json.Marshal(insight)
 		if err != nil {
 			return err
@@ -574,5 +525,4 @@ func (t *redisTx) applied() {
 	for name, rec := range t.domains {
 		t.b.changed[name] = *rec
 	}
-	t.b.evicted += int64(t.evicted)
 }

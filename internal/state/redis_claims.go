@@ -79,9 +79,6 @@ return 0
 `)
 
 func (b *redisBackend) claim(ctx context.Context, key Key, now time.Time) (Claim, error) {
-	if b.cfg.DedupWindow <= 0 {
-		return Claim{Status: ClaimNew}, nil
-	}
 	owner := newEpoch()
 	res, err := claimScript.Run(ctx, b.client, []string{b.keys.claim(key), b.keys.settled()},
 		owner, now.UnixMilli(), claimLease.Milliseconds(), b.cfg.DedupWindow.Milliseconds(), key[:]).StringSlice()
@@ -107,9 +104,6 @@ func (b *redisBackend) claim(ctx context.Context, key Key, now time.Time) (Claim
 }
 
 func (b *redisBackend) settle(ctx context.Context, h held, done bool, now time.Time) error {
-	if b.cfg.DedupWindow <= 0 {
-		return nil
-	}
 	flag := "0"
 	if done {
 		flag = "1"

@@ -28,9 +28,9 @@ func replicas(t *testing.T, names ...string) (*miniredis.Miniredis, []*State) {
 
 func replicaOn(t *testing.T, m *miniredis.Miniredis, name string, now time.Time) *State {
 	client := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
-	t.Cleanup(func() { _ = client.Close() })
 	s, err := NewRedis(context.Background(), testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: name}, now)
 	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
 	return s
 }
 
@@ -206,4 +206,66 @@ func TestStalledScanReportedOnceAcrossReplicas(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Len(t, all, 1)
+}
+
+// Replicas opening scans at once evict beyond max_open_scans between them,
+// and each eviction is counted once, by the replica whose step applied it
+// (a step Redis made them run again counts afresh).
+func TestEvictionsCountedOnceAcrossReplicas(t *testing.T) {
+	m := miniredis.RunT(t)
+	cfg := testConfig()
+	cfg.MaxOpenScans = 5
+	var rs []*State
+	for _, name := range []string{"a", "b", "c"} {
+		client := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+		s, err := NewRedis(context.Background(), cfg, RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: name}, t0)
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
+		rs = append(rs, s)
+	}
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() {
+			deliver(t, rs[i%3], started(fmt.Sprintf("d%d", i), "s"), t0.Add(time.Duration(i)*time.Millisecond))
+		})
+	}
+	wg.Wait()
+	var evicted int64
+	for _, s := range rs {
+		evicted += s.TakeTelemetry().EvictedScans
+	}
+	open, err := m.ZMembers("detectify/{detectify}open")
+	require.NoError(t, err)
+	assert.Len(t, open, cfg.MaxOpenScans)
+	assert.Equal(t, int64(60-cfg.MaxOpenScans), evicted)
+}
+
+// The shared state is in Redis: a storage extension has nothing to save,
+// and Persist says so rather than writing a journal beside it.
+func TestPersistRefusesARedisState(t *testing.T) {
+	_, rs := replicas(t, "a")
+	storage := newFakeStorage()
+	_, err := rs[0].Persist(context.Background(), storage, t0)
+	require.Error(t, err)
+	assert.Empty(t, storage.data, "nothing written")
+}
+
+// The client is the state's: closing the state closes it, and a NewRedis
+// that fails closes it too, so that no caller has a client left to close.
+func TestTheStateOwnsItsRedisClient(t *testing.T) {
+	m := miniredis.RunT(t)
+	ctx := context.Background()
+	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	s, err := NewRedis(ctx, testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: "a"}, t0)
+	require.NoError(t, err)
+	require.NoError(t, client.Ping(ctx).Err())
+	require.NoError(t, s.Close(ctx))
+	require.ErrorIs(t, client.Ping(ctx).Err(), redis.ErrClosed)
+
+	addr := m.Addr()
+	m.Close()
+	client = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	_, err = NewRedis(ctx, testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: "a"}, t0)
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.ErrorIs(t, client.Ping(ctx).Err(), redis.ErrClosed, "closed by the NewRedis that failed")
 }

@@ -42,9 +42,9 @@ var backendCases = []backendCase{
 	{name: "redis", make: func(t *testing.T, cfg Config) *State {
 		m := miniredis.RunT(t)
 		client := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { require.NoError(t, client.Close()) })
 		s, err := NewRedis(context.Background(), cfg, RedisConfig{Client: client, KeyPrefix: "test/", Replica: "r1"}, t0)
 		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
 		// Redis expires keys by its own clock: move it with the test's.
 		last := t0
 		redisClocks.Store(s, func(now time.Time) {

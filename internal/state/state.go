@@ -3,8 +3,7 @@ package state
 import (
 	"context"
 	"errors"
-	"maps"
-	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -35,6 +34,10 @@ type Config struct {
 	BackfillDelay time.Duration
 }
 
+// dedup reports whether bodies are remembered at all. The State asks it
+// before every claim and settle, so the backends only ever see claims.
+func (c Config) dedup() bool { return c.DedupWindow > 0 }
+
 func (c Config) rules() rules {
 	return rules{maxOpenScans: c.MaxOpenScans, backfill: c.Backfill, backfillDelay: c.BackfillDelay}
 }
@@ -59,15 +62,16 @@ type State struct {
 	rules    rules
 	counts   *Counts
 	backend  backend
-	memory   *memoryBackend // nil when the state is elsewhere
 	restored bool
+	// evictedScans counts the open scans max_open_scans forgot since the
+	// last TakeTelemetry.
+	evictedScans atomic.Int64
 }
 
 // NewMemory keeps the state in this process, starting now.
 func NewMemory(cfg Config, now time.Time) *State {
 	counts := newCounts(now, cfg.MaxDomains)
-	mem := newMemoryBackend(cfg, counts)
-	return &State{cfg: cfg, rules: cfg.rules(), counts: counts, backend: mem, memory: mem}
+	return &State{cfg: cfg, rules: cfg.rules(), counts: counts, backend: newMemoryBackend(cfg, counts)}
 }
 
 // Persist writes every change of an in-memory state through client from
@@ -75,11 +79,15 @@ func NewMemory(cfg Config, now time.Time) *State {
 // receiver cancels it at shutdown. It reports whether a saved state was
 // loaded; one that cannot be used is reported and replaced.
 func (s *State) Persist(ctx context.Context, client storage.Client, now time.Time) (restored bool, err error) {
-	j := newJournal(s.memory, client)
-	s.memory.journal = j
+	mem, ok := s.backend.(*memoryBackend)
+	if !ok {
+		return false, errors.New("only a state in memory is saved through a storage extension")
+	}
+	j := newJournal(mem, client)
+	mem.journal = j
 	restored, err = j.load(ctx, now)
 	if err != nil && !errors.Is(err, errUnusableState) {
-		s.memory.journal = nil
+		mem.journal = nil
 		return false, err
 	}
 	j.start(ctx)
@@ -109,6 +117,9 @@ type Delivery struct {
 // Claim claims the body with key for this request. A Delivery with status
 // New or Counted must be recorded (New) and settled.
 func (s *State) Claim(ctx context.Context, key Key, now time.Time) (Delivery, error) {
+	if !s.cfg.dedup() {
+		return Delivery{Status: ClaimNew}, nil
+	}
 	c, err := s.backend.claim(ctx, key, now)
 	if err != nil {
 		return Delivery{}, err
@@ -124,9 +135,13 @@ func (s *State) Record(ctx context.Context, d *Delivery, e *message.Event, now t
 	if d.Status != ClaimNew {
 		return nil
 	}
-	insight, err := s.backend.update(ctx, &d.h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
+	var h *held // without dedup there is no claim to mark counted
+	if s.cfg.dedup() {
+		h = &d.h
+	}
+	insight, err := s.update(ctx, h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
 	if err != nil {
-		return errors.Join(err, s.backend.settle(ctx, d.h, false, now))
+		return errors.Join(err, s.Settle(ctx, *d, false, now))
 	}
 	d.Insight = insight
 	return nil
@@ -135,6 +150,9 @@ func (s *State) Record(ctx context.Context, d *Delivery, e *message.Event, now t
 // Settle ends a delivery: done when its record was accepted or refused for
 // good (a redelivery is then a duplicate), else released for a retry.
 func (s *State) Settle(ctx context.Context, d Delivery, done bool, now time.Time) error {
+	if !s.cfg.dedup() {
+		return nil
+	}
 	return s.backend.settle(ctx, d.h, done, now)
 }
 
@@ -162,7 +180,7 @@ func (s *State) Sweep(ctx context.Context, now time.Time) ([]Stalled, error) {
 	var out []Stalled
 	for _, id := range ids {
 		var st *Stalled
-		_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 			var err error
 			st, err = s.rules.stall(tx, id, cutoff, now)
 			return Insight{}, err
@@ -182,7 +200,7 @@ func (s *State) Healthy(ctx context.Context) error { return s.backend.healthy(ct
 
 // Unstall opens stalled scans again, for the next sweep to report.
 func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) error {
-	_, err := s.backend.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 		for _, st := range stalled {
 			scan, found, err := tx.Scan(st.id)
 			if err != nil {
@@ -205,18 +223,12 @@ func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) e
 // Checkpoint asks for the saved state to be rewritten whole, so that a
 // restart replays no more than what came after; the receiver calls it
 // every metrics_interval.
-func (s *State) Checkpoint() {
-	if s.memory != nil && s.memory.journal != nil {
-		s.memory.journal.requestSnapshot()
-	}
-}
+func (s *State) Checkpoint() { s.backend.checkpoint() }
 
 // Maintain forgets what has outlived its time; the receiver calls it
 // periodically.
 func (s *State) Maintain(ctx context.Context, now time.Time) error {
-	if s.memory != nil {
-		s.memory.maintain(now)
-	}
+	s.backend.maintain(now)
 	if s.cfg.DomainIdleTimeout > 0 {
 		if idle := s.counts.forgetIdle(now.Add(-s.cfg.DomainIdleTimeout)); len(idle) > 0 {
 			return s.backend.forgetCounts(ctx, idle)
@@ -279,12 +291,32 @@ type Telemetry struct {
 // TakeTelemetry returns the Telemetry since the last call.
 func (s *State) TakeTelemetry() Telemetry {
 	overflowed, domains := s.counts.takeOverflow()
-	return Telemetry{EvictedScans: s.backend.evictedScans(), EvictedDeliveries: s.backend.evictedDeliveries(),
+	return Telemetry{EvictedScans: s.evictedScans.Swap(0), EvictedDeliveries: s.backend.evictedDeliveries(),
 		OverflowedEvents: overflowed, Domains: domains}
+}
+
+// step is a Tx: the backend's, and the open scans the rules evicted in it.
+type step struct {
+	storeTx
+	evicted int
+}
+
+func (t *step) Evicted(n int) { t.evicted += n }
+
+// update runs fn as one step of the backend, and counts the open scans it
+// evicted once the step is applied: a step the backend runs again counts
+// afresh, one that fails counts nothing.
+func (s *State) update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
+	var st step
+	insight, err := s.backend.update(ctx, h, now, func(tx storeTx) (Insight, error) {
+		st = step{storeTx: tx}
+		return fn(&st)
+	})
+	if err == nil {
+		s.evictedScans.Add(int64(st.evicted))
+	}
+	return insight, err
 }
 
 // Close saves what is left and releases the backend.
 func (s *State) Close(ctx context.Context) error { return s.backend.close(ctx) }
-
-// sortedNames returns m's keys in order.
-func sortedNames[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -96,3 +97,6 @@ func (s *fakeStorage) keys() []string {
 	defer s.mu.Unlock()
 	return sortedNames(maps.Clone(s.data))
 }
+
+// sortedNames returns m's keys in order.
+func sortedNames[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
