@@ -57,6 +57,9 @@ const (
 	backfillNotFound      = "not_found"
 	backfillInvalidAnswer = "invalid_answer"
 	backfillGaveUp        = "gave_up"
+	// backfillDropped: the scan was forgotten before its job ended
+	// (telemetry only: there is no scan left to report on).
+	backfillDropped = "dropped"
 )
 
 // backfiller fetches from Detectify's API the findings that a finished
@@ -66,6 +69,7 @@ const (
 type backfiller struct {
 	r      *detectifyReceiver
 	api    *detectifyapi.Client
+	http   *http.Client
 	levels map[string]bool
 	owner  string // this worker, in the jobs it holds
 	lease  time.Duration
@@ -73,8 +77,9 @@ type backfiller struct {
 	done   sync.WaitGroup
 
 	// Only the worker's goroutine uses these.
-	pausedUntil time.Time // the API refused the key: nothing before
+	pausedUntil time.Time // the API refused the key or asked to wait: nothing before
 	refused     bool      // the API refused the key last
+	warned      time.Time // the last warning that the state could not be read
 }
 
 func newBackfiller(ctx context.Context, r *detectifyReceiver, host component.Host) (*backfiller, error) {
@@ -84,22 +89,35 @@ func newBackfiller(ctx context.Context, r *detectifyReceiver, host component.Hos
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	api, err := detectifyapi.New(detectifyapi.Config{
-		Endpoint: httpCfg.Endpoint, Key: string(a.Key), Secret: string(a.Secret), HTTP: httpClient,
-		RequestsPerMinute: a.requestsPerMinute(), MaxFindings: a.maxFindings(),
-		Observe: r.countAPIAnswer,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("api: %w", err)
-	}
 	levels := map[string]bool{}
 	for _, l := range a.levels() {
 		levels[strings.ToLower(l)] = true
 	}
+	api, err := detectifyapi.New(detectifyapi.Config{
+		Endpoint: httpCfg.Endpoint, Key: string(a.Key), Secret: string(a.Secret), HTTP: httpClient,
+		RequestsPerMinute: a.requestsPerMinute(), MaxFindings: a.maxFindings(),
+		Observe: r.countAPIAnswer,
+		// The bound on findings counts only those of the levels fetched.
+		Keep: func(obj json.RawMessage) bool {
+			e, err := parseAPIFinding(obj, state.BackfillJob{})
+			return err == nil && levels[e.Level]
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return &backfiller{r: r, api: api, levels: levels, owner: hex.EncodeToString(id[:]), lease: backfillLease,
+	return &backfiller{r: r, api: api, http: httpClient, levels: levels, owner: hex.EncodeToString(id[:]), lease: backfillLease,
 		wake: make(chan struct{}, 1)}, nil
+}
+
+// stop waits for the worker to end (its context was cancelled) until ctx
+// ends, and closes the API client's idle connections.
+func (b *backfiller) stop(ctx context.Context) bool {
+	stopped := waitUntil(ctx, &b.done)
+	b.http.CloseIdleConnections()
+	return stopped
 }
 
 // start runs the worker until ctx ends.
@@ -138,7 +156,9 @@ func (b *backfiller) runDue(ctx context.Context) {
 	}
 	ids, err := b.r.state.DueBackfills(ctx, now, backfillBatch)
 	if err != nil {
-		if ctx.Err() == nil {
+		// Looked for every second: said once a minute while it lasts.
+		if ctx.Err() == nil && now.Sub(b.warned) >= time.Minute {
+			b.warned = now
 			b.r.stateFailed(ctx, "Could not look for Detectify scans to complete from the API", err)
 		}
 		return
@@ -162,11 +182,19 @@ func (b *backfiller) runDue(ctx context.Context) {
 // webhook delivered, emit them, and end the attempt.
 func (b *backfiller) run(ctx context.Context, job state.BackfillJob) {
 	log := b.r.settings.Logger.With(zap.String("domain", job.Domain), zap.String("scan", job.ScanID))
-	listing, err := b.api.Findings(ctx, job.Profile, job.ScanID)
-	if listing.Truncated > 0 {
-		b.r.telemetry.ReceiverDetectifyBackfillFindingsTruncated.Add(ctx, int64(listing.Truncated))
-		log.Warn("The Detectify API listed more findings for the scan than api::max_findings_per_scan; the rest are not read",
-			zap.Int("max_findings_per_scan", b.r.cfg.API.maxFindings()), zap.Int("not_read", listing.Truncated))
+	// The hold is renewed before each page: a long listing is not taken
+	// over by another replica while this one is alive.
+	renew := func() error { return b.r.state.RenewBackfill(ctx, job, b.r.now(), b.lease) }
+	listing, err := b.api.Findings(ctx, job.Profile, job.ScanID, renew)
+	if !job.Counted { // said once, by the attempt that counts
+		if listing.Truncated > 0 {
+			b.r.telemetry.ReceiverDetectifyBackfillFindingsTruncated.Add(ctx, int64(listing.Truncated))
+			log.Warn("The Detectify API listed more findings for the scan than are read (api::max_findings_per_scan, or too large); the rest are not read",
+				zap.Int("max_findings_per_scan", b.r.cfg.API.maxFindings()), zap.Int("not_read", listing.Truncated))
+		}
+		if listing.Incomplete {
+			log.Warn("The Detectify API's listing of the scan had more pages than are read; the rest are not read")
+		}
 	}
 	if err != nil {
 		b.failed(ctx, job, err, log)
@@ -181,9 +209,21 @@ func (b *backfiller) run(ctx context.Context, job state.BackfillJob) {
 	}
 	logs := b.r.translator.apiFindingLogs(records, emit, b.r.now())
 	logsErr := b.r.consumeLogs(ctx, logs)
-	if logsErr != nil && !consumererror.IsPermanent(logsErr) {
+	switch {
+	case logsErr != nil && ctx.Err() != nil:
+		// Stopping: counted, so the next start emits them, uncounted.
+		b.end(context.WithoutCancel(ctx), job, state.BackfillEndRelease, b.r.now())
+		return
+	case logsErr != nil && !consumererror.IsPermanent(logsErr) && job.Attempts+1 < backfillAttempts:
 		// Counted: the next attempt emits the same findings, uncounted.
 		b.end(ctx, job, state.BackfillEndRetry, b.r.now().Add(backoff(job.Attempts)))
+		return
+	case logsErr != nil && !consumererror.IsPermanent(logsErr):
+		log.Warn("Gave up emitting the findings fetched from the Detectify API: the logs pipeline kept refusing them; they are counted, not emitted",
+			zap.Int("findings", len(emit)), zap.Error(logsErr))
+		if b.end(ctx, job, state.BackfillEndGiveUp, time.Time{}) {
+			b.ended(ctx, job, backfillGaveUp, log)
+		}
 		return
 	}
 	outcome := backfillCompleted
@@ -224,10 +264,20 @@ func (b *backfiller) failed(ctx context.Context, job state.BackfillJob, err erro
 	switch {
 	case ctx.Err() != nil:
 		b.end(context.WithoutCancel(ctx), job, state.BackfillEndRelease, now) // shutting down: the next start resumes it
-	case errors.As(err, &status) && status.Unauthorized():
+	case errors.Is(err, state.ErrClaimLost), errors.Is(err, state.ErrBackfillGone):
+		b.stateFailed(ctx, job, err) // renewing the hold found it lost
+	case errors.As(err, &status) && status.Code == http.StatusUnauthorized:
+		// The key itself: every job waits, none is given up for it.
 		b.keyRefused(status, log)
 		b.end(ctx, job, state.BackfillEndRelease, b.pausedUntil)
+	case errors.As(err, &status) && status.Unauthorized() && job.Attempts+1 < backfillAttempts:
+		// 403 may be this profile's only: an attempt, so the job ends.
+		b.keyRefused(status, log)
+		b.end(ctx, job, state.BackfillEndRetry, b.pausedUntil)
+	case errors.As(err, &status) && status.Unauthorized():
+		b.giveUp(ctx, job, backfillGaveUp, err, log)
 	case errors.As(err, &status) && status.Code == http.StatusNotFound:
+		b.keyAccepted(log)
 		b.giveUp(ctx, job, backfillNotFound, err, log)
 	case errors.Is(err, detectifyapi.ErrInvalidAnswer):
 		b.giveUp(ctx, job, backfillInvalidAnswer, err, log)
@@ -238,7 +288,12 @@ func (b *backfiller) failed(ctx context.Context, job state.BackfillJob, err erro
 	default:
 		wait := backoff(job.Attempts)
 		if status != nil {
-			wait = max(wait, min(status.RetryAfter, maxRetryAfter))
+			b.keyAccepted(log) // an answer other than 401/403: the key works
+			asked := min(status.RetryAfter, maxRetryAfter)
+			wait = max(wait, asked)
+			if status.Code == http.StatusTooManyRequests {
+				b.pausedUntil = now.Add(asked) // every job waits what the API asked
+			}
 		}
 		log.Info("The Detectify API could not list the scan's findings; trying again", zap.Error(err),
 			zap.Duration("in", wait), zap.Int("attempt", job.Attempts+1))
@@ -291,8 +346,14 @@ func (b *backfiller) end(ctx context.Context, job state.BackfillJob, end state.B
 }
 
 func (b *backfiller) stateFailed(ctx context.Context, job state.BackfillJob, err error) {
-	if errors.Is(err, state.ErrClaimLost) {
+	switch {
+	case errors.Is(err, state.ErrClaimLost):
 		b.r.settings.Logger.Info("Another replica took over a Detectify scan's backfill", zap.String("scan", job.ScanID))
+		return
+	case errors.Is(err, state.ErrBackfillGone):
+		b.r.settings.Logger.Warn("A Detectify scan was forgotten before its backfill ended (max_open_scans); its withheld findings stay missing",
+			zap.String("domain", job.Domain), zap.String("scan", job.ScanID))
+		b.r.telemetry.ReceiverDetectifyBackfillJobs.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", backfillDropped))))
 		return
 	}
 	b.r.stateFailed(ctx, "Could not record a Detectify scan's backfill; it is tried again", err)

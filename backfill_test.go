@@ -3,6 +3,7 @@ package detectifyreceiver
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -241,7 +242,8 @@ func TestBackfillFailures(t *testing.T) {
 	tests := []struct {
 		name         string
 		answers      []func(http.ResponseWriter)
-		advance      time.Duration // the clock after the first attempt
+		step         time.Duration // the clock moves by it until the retry
+		minWait      time.Duration // the retry comes no sooner
 		wantOutcome  string
 		wantRequests int
 		wantAPI      int // records from the API in the end
@@ -251,9 +253,11 @@ func TestBackfillFailures(t *testing.T) {
 			wantOutcome: "invalid_answer", wantRequests: 1},
 		{name: "400 ends it", answers: []func(http.ResponseWriter){status(400)}, wantOutcome: "gave_up", wantRequests: 1},
 		{name: "429 waits its Retry-After, then completes", answers: []func(http.ResponseWriter){status(429, "Retry-After", "120")},
-			advance: 121 * time.Second, wantOutcome: "completed", wantRequests: 2, wantAPI: 2},
+			step: 5 * time.Second, minWait: 120 * time.Second, wantOutcome: "completed", wantRequests: 2, wantAPI: 2},
 		{name: "500 is retried with backoff, then completes", answers: []func(http.ResponseWriter){status(500)},
-			advance: backfillFirstBackoff, wantOutcome: "completed", wantRequests: 2, wantAPI: 2},
+			step: time.Second, minWait: backfillFirstBackoff, wantOutcome: "completed", wantRequests: 2, wantAPI: 2},
+		{name: "a redirect ends it", answers: []func(http.ResponseWriter){status(302, "Location", "http://127.0.0.1:1/elsewhere")},
+			wantOutcome: "gave_up", wantRequests: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,10 +267,11 @@ func TestBackfillFailures(t *testing.T) {
 			h := newHarness(t, withAPI(endpoint))
 			playLimitedScan(h, 3, 5)
 			eventually(t, func() bool { return api.requests() >= 1 }, "the first attempt")
-			if tt.advance > 0 {
+			if tt.step > 0 {
 				time.Sleep(50 * time.Millisecond)
 				assert.Equal(t, 1, api.requests(), "not again before its time")
-				stepUntil(t, h, tt.advance, func() bool { return api.requests() == 2 }, "the retry")
+				stepUntil(t, h, tt.step, func() bool { return api.requests() == 2 }, "the retry")
+				assert.GreaterOrEqual(t, time.Unix(0, h.clock.Load()).Sub(testNow), tt.minWait, "the retry came too soon")
 			}
 			eventually(t, func() bool {
 				return h.telemetrySum("otelcol_receiver_detectify_backfill_jobs", "outcome")[tt.wantOutcome] == 1
@@ -422,4 +427,23 @@ func TestAScanCutShortIsCompletedFromTheAPI(t *testing.T) {
 
 func knownLevelFetched(level string) bool {
 	return level == "critical" || level == "high" || level == "medium"
+}
+
+// Findings counted whose records the logs pipeline refuses for now are
+// emitted by the next attempt, not counted again.
+func TestBackfilledRecordsRefusedForNowAreEmittedByTheNextAttempt(t *testing.T) {
+	api, endpoint := newScriptedAPI(t)
+	api.report["s1"] = apiListing(5)
+	api.hold = make(chan struct{})
+	h := newHarness(t, withAPI(endpoint))
+	playLimitedScan(h, 3, 5)
+	eventually(t, func() bool { return api.requests() == 1 }, "the backfill asks")
+	h.logs.set(errors.New("pipeline full")) // retryable
+	close(api.hold)
+	eventually(t, func() bool { return h.logs.callCount() > 5 }, "the refused emission")
+	stepUntil(t, h, time.Second, func() bool { return len(recordsFrom(h, "api")) == 2 }, "emitted by the next attempt")
+	assert.Equal(t, 2, api.requests())
+	h.flush()
+	assert.Equal(t, 5.0, h.metrics.current(t)["detectify.findings{detectify.domain=api.example.com,detectify.finding.severity=high}"], "counted once")
+	assert.Equal(t, map[string]int64{"completed": 1}, h.telemetrySum("otelcol_receiver_detectify_backfill_jobs", "outcome"))
 }

@@ -19,6 +19,9 @@ const (
 	defaultAPITimeout           = 30 * time.Second
 	defaultAPIRequestsPerMinute = 30
 	defaultAPIMaxFindings       = 1000
+	// maxAPIFindings bounds max_findings_per_scan: a scan's record keeps
+	// the keys of what its backfill counted.
+	maxAPIFindings = 10_000
 )
 
 // Backfill modes of api::backfill.
@@ -142,8 +145,9 @@ func (cfg *Config) validateAPI() []error {
 	if a.MaxRequestsPerMinute < 0 {
 		errs = append(errs, fmt.Errorf("api::max_requests_per_minute must be positive, got %d", a.MaxRequestsPerMinute))
 	}
-	if a.MaxFindingsPerScan < 0 {
-		errs = append(errs, fmt.Errorf("api::max_findings_per_scan must be positive, got %d", a.MaxFindingsPerScan))
+	if a.MaxFindingsPerScan < 0 || a.MaxFindingsPerScan > maxAPIFindings {
+		errs = append(errs, fmt.Errorf("api::max_findings_per_scan must be positive and at most %d (each is remembered with its scan), got %d",
+			maxAPIFindings, a.MaxFindingsPerScan))
 	}
 	if a.Delay < 0 {
 		errs = append(errs, fmt.Errorf("api::delay must not be negative, got %s", a.Delay))

@@ -141,11 +141,19 @@ func TestLoadConfig(t *testing.T) {
 		TLS: configoptional.Some(configtls.ClientConfig{}), ReplicaID: "collector-0",
 	}
 
+	apiExpected := createDefaultConfig()
+	apiExpected.Secret = "api-s3cr3t-0123456789"
+	apiExpected.API = &APIConfig{Key: "api-key-0123", Secret: "dGVzdC1hcGktc2VjcmV0", Backfill: "always",
+		Levels: []string{"critical", "high"}, MaxRequestsPerMinute: 12, MaxFindingsPerScan: 500, Delay: 2 * time.Minute}
+	apiExpected.API.Endpoint = "https://detectify.example/rest/v2"
+	apiExpected.API.Timeout = 10 * time.Second
+
 	tests := []struct {
 		name     string
 		expected *Config
 	}{
 		{name: "", expected: createDefaultConfig()},
+		{name: "api", expected: apiExpected},
 		{name: "replicas", expected: replicasExpected},
 		{name: "custom", expected: customExpected},
 		{name: "unsigned", expected: unsignedExpected},
@@ -204,6 +212,14 @@ func TestConfigValidateInvalid(t *testing.T) {
 		{name: "redis_with_storage", key: "storage", message: "use storage for a single replica, shared_state for several"},
 		{name: "redis_bad_prefix", key: "key_prefix", message: "must not contain '{' or '}'"},
 		{name: "redis_negative_db", key: "shared_state::redis::db", message: "must not be negative"},
+		{name: "api_without_key", key: "api::key", message: "must be set"},
+		{name: "api_secret_not_base64", key: "api::secret", message: "must be base64"},
+		{name: "api_bad_endpoint", key: "api::endpoint", message: "http or https URL"},
+		{name: "api_bad_backfill", key: "api::backfill", message: `got "sometimes"`},
+		{name: "api_bad_level", key: "api::levels", message: `"severe"`},
+		{name: "api_negative_rpm", key: "api::max_requests_per_minute", message: "must be positive"},
+		{name: "api_too_many_findings", key: "api::max_findings_per_scan", message: "at most 10000"},
+		{name: "api_negative_delay", key: "api::delay", message: "must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,6 +247,7 @@ func TestConfigValidateDoesNotMutate(t *testing.T) {
 		"zero_max_open_scans", "negative_stale", "replicas", "redis_without_endpoint", "redis_endpoint_and_endpoints",
 		"redis_with_storage", "redis_bad_prefix", "redis_negative_db",
 		"negative_max_message_age", "max_message_age_over_dedup_window", "max_message_age_without_dedup",
+		"api", "api_without_key", "api_bad_backfill", "api_bad_level",
 	} {
 		t.Run("detectify/"+name, func(t *testing.T) {
 			cfg := loadConfig(t, name)

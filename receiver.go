@@ -118,7 +118,7 @@ func (r *detectifyReceiver) start(ctx context.Context, host component.Host, repo
 		r.cancelRun()
 		return err
 	}
-	if r.cfg.API != nil {
+	if r.cfg.API != nil && r.cfg.API.backfillMode() != state.BackfillNever {
 		var err error
 		if r.backfill, err = newBackfiller(ctx, r, host); err != nil {
 			return errors.Join(err, r.closeState(ctx))
@@ -219,7 +219,7 @@ func (r *detectifyReceiver) shutdown(ctx context.Context) error {
 	if !waitUntil(ctx, &r.periodic) {
 		running = append(running, "the periodic metrics emission")
 	}
-	if r.backfill != nil && !waitUntil(ctx, &r.backfill.done) {
+	if r.backfill != nil && !r.backfill.stop(ctx) {
 		running = append(running, "the API backfill")
 	}
 	if len(running) > 0 {

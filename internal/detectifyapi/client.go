@@ -24,6 +24,10 @@ const (
 	maxPages = 100
 	// maxAnswerBytes bounds one page's answer.
 	maxAnswerBytes = 64 << 20
+	// maxListingBytes bounds the findings kept of one listing, and
+	// maxFindingBytes one finding (it becomes a record's body).
+	maxListingBytes = 64 << 20
+	maxFindingBytes = 256 << 10
 )
 
 // Config is how the client reaches the API.
@@ -43,6 +47,9 @@ type Config struct {
 	// Observe, when set, is told each request's answer: its status code,
 	// or 0 when none came.
 	Observe func(ctx context.Context, code int)
+	// Keep, when set, says which of the report's findings are wanted: only
+	// those count against MaxFindings.
+	Keep func(json.RawMessage) bool
 }
 
 // Client lists a report's findings.
@@ -67,6 +74,11 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	perMinute := max(cfg.RequestsPerMinute, 1)
+	if cfg.HTTP != nil {
+		// A redirect would carry the key and signature wherever it
+		// points (Go keeps custom headers): it is answered as it is.
+		cfg.HTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
 	return &Client{
 		cfg: cfg, base: base, secret: secret,
 		limiter: rate.NewLimiter(rate.Every(time.Minute/time.Duration(perMinute)), 1),
@@ -90,19 +102,34 @@ type Listing struct {
 	// Findings are the raw finding objects of the report, at most
 	// MaxFindings.
 	Findings []json.RawMessage
-	// Truncated counts the report's findings past MaxFindings, not read.
+	// Truncated counts the wanted findings not read: past MaxFindings, past
+	// the listing's byte budget, or larger than a finding may be.
 	Truncated int
+	// Incomplete is true when the listing had more pages than are read.
+	Incomplete bool
 	// Requests counts the requests made.
 	Requests int
 }
 
 // Findings lists the findings of report under a scan profile, every page.
-// Each request waits for the rate limit first. On an error, what was
-// listed so far is returned with it.
-func (c *Client) Findings(ctx context.Context, profile, report string) (Listing, error) {
+// beforePage, when set, runs before each request (the receiver renews its
+// hold on the job there) and ends the listing with its error. Each request
+// waits for the rate limit first. On an error, what was listed so far is
+// returned with it.
+func (c *Client) Findings(ctx context.Context, profile, report string, beforePage func() error) (Listing, error) {
 	var out Listing
+	kept := 0
 	path := "/findings/" + url.PathEscape(profile) + "/?report_token=" + url.QueryEscape(report)
-	for page := 0; path != "" && page < maxPages; page++ {
+	for page := 0; path != ""; page++ {
+		if page == maxPages {
+			out.Incomplete = true
+			break
+		}
+		if beforePage != nil {
+			if err := beforePage(); err != nil {
+				return out, err
+			}
+		}
 		body, err := c.get(ctx, path)
 		out.Requests++
 		if err != nil {
@@ -113,14 +140,15 @@ func (c *Client) Findings(ctx context.Context, profile, report string) (Listing,
 			return out, err
 		}
 		for _, raw := range items {
-			if !ofReport(raw, report) {
+			if !ofReport(raw, report) || (c.cfg.Keep != nil && !c.cfg.Keep(raw)) {
 				continue
 			}
-			if len(out.Findings) < c.cfg.MaxFindings {
-				out.Findings = append(out.Findings, raw)
-			} else {
+			if len(out.Findings) >= c.cfg.MaxFindings || len(raw) > maxFindingBytes || kept+len(raw) > maxListingBytes {
 				out.Truncated++
+				continue
 			}
+			out.Findings = append(out.Findings, raw)
+			kept += len(raw)
 		}
 	}
 	return out, nil
@@ -196,17 +224,22 @@ func (c *Client) readPage(body []byte) (items []json.RawMessage, next string, er
 	return *p.Findings, next, nil
 }
 
-// relative turns a next link into a path relative to the endpoint. A link
-// elsewhere is refused: the key is sent with every request.
+// relative turns a next link (absolute, or a path relative to the
+// endpoint) into a path relative to the endpoint. A link that resolves
+// anywhere else is refused: the key is sent with every request.
 func (c *Client) relative(link string) (string, error) {
 	u, err := url.Parse(link)
 	if err != nil {
 		return "", fmt.Errorf("%w: its next link is not a URL", ErrInvalidAnswer)
 	}
-	if !u.IsAbs() {
-		return strings.TrimPrefix(u.RequestURI(), c.base.Path), nil
+	if !u.IsAbs() && u.Host == "" && !strings.HasPrefix(u.Path, "/") {
+		return "", fmt.Errorf("%w: its next link is neither absolute nor a path", ErrInvalidAnswer)
 	}
-	if u.Scheme != c.base.Scheme || u.Host != c.base.Host || !strings.HasPrefix(u.Path, c.base.Path+"/") {
+	if !u.IsAbs() && u.Host == "" && !strings.HasPrefix(u.Path, c.base.Path+"/") {
+		u.Path = c.base.Path + u.Path // relative to the endpoint, as the contract says
+	}
+	u = c.base.ResolveReference(u)
+	if u.Scheme != c.base.Scheme || u.Host != c.base.Host || u.User != nil || !strings.HasPrefix(u.Path, c.base.Path+"/") {
 		return "", fmt.Errorf("%w: its next link leaves the endpoint", ErrInvalidAnswer)
 	}
 	return strings.TrimPrefix(u.RequestURI(), c.base.Path), nil

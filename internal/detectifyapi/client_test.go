@@ -148,7 +148,7 @@ func TestFindingsOfAReport(t *testing.T) {
 			}
 			srv := httptest.NewServer(fake)
 			defer srv.Close()
-			l, err := newClient(t, srv.URL, tt.secret, tt.maxFindings).Findings(context.Background(), "p1", "r1")
+			l, err := newClient(t, srv.URL, tt.secret, tt.maxFindings).Findings(context.Background(), "p1", "r1", nil)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, uuids(t, l), "the report's findings; another report's are left out")
 			assert.Equal(t, tt.truncated, l.Truncated)
@@ -166,7 +166,7 @@ func TestAWrongKeyOrSecretIsUnauthorized(t *testing.T) {
 		"another secret": newClient(t, srv.URL, base64.StdEncoding.EncodeToString([]byte("not the secret")), 10),
 		"no secret":      newClient(t, srv.URL, "", 10),
 	} {
-		_, err := c.Findings(context.Background(), "p1", "r1")
+		_, err := c.Findings(context.Background(), "p1", "r1", nil)
 		var se *StatusError
 		require.ErrorAs(t, err, &se, name)
 		assert.True(t, se.Unauthorized(), name)
@@ -207,12 +207,16 @@ func TestAnswersThatAreNotFindings(t *testing.T) {
 		{name: "a string", answer: answer(200, nil, `"findings"`), invalid: true},
 		{name: "an object whose findings are not a list", answer: answer(200, nil, `{"findings":{"uuid":"u"}}`), invalid: true},
 		{name: "a next link to another host", answer: answer(200, nil, `{"findings":[],"next":"https://evil.example/rest/v2/findings/p1/"}`), invalid: true},
+		{name: "a next link with user info", answer: answer(200, nil, `{"findings":[],"next":"@evil.example/x"}`), invalid: true},
+		{name: "a next link that is a host name", answer: answer(200, nil, `{"findings":[],"next":".evil.example/x"}`), invalid: true},
+		{name: "a scheme-relative next link", answer: answer(200, nil, `{"findings":[],"next":"//evil.example/rest/v2/findings/p1/"}`), invalid: true},
+		{name: "a next link out of the base path", answer: answer(200, nil, `{"findings":[],"next":"/rest/v2/../admin/"}`), invalid: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(&fakeAPI{t: t, answer: tt.answer})
 			defer srv.Close()
-			_, err := newClient(t, srv.URL, testSecret, 10).Findings(context.Background(), "p1", "r1")
+			_, err := newClient(t, srv.URL, testSecret, 10).Findings(context.Background(), "p1", "r1", nil)
 			require.Error(t, err)
 			if tt.invalid {
 				assert.ErrorIs(t, err, ErrInvalidAnswer)
@@ -240,7 +244,7 @@ func TestASlowServerIsCutOffByTheClientsTimeout(t *testing.T) {
 		RequestsPerMinute: 60, MaxFindings: 10})
 	require.NoError(t, err)
 	start := time.Now()
-	_, err = c.Findings(context.Background(), "p1", "r1")
+	_, err = c.Findings(context.Background(), "p1", "r1", nil)
 	require.Error(t, err)
 	var se *StatusError
 	assert.False(t, errors.As(err, &se), "a transport error, not an answer")
@@ -252,7 +256,7 @@ func TestAHugeListIsBounded(t *testing.T) {
 	fake := &fakeAPI{t: t, findings: map[string][]map[string]any{"p1": findingsOf("r1", 20_000)}}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	l, err := newClient(t, srv.URL, "", 100).Findings(context.Background(), "p1", "r1")
+	l, err := newClient(t, srv.URL, "", 100).Findings(context.Background(), "p1", "r1", nil)
 	require.NoError(t, err)
 	assert.Len(t, l.Findings, 100)
 	assert.Equal(t, 19_900, l.Truncated)
@@ -266,11 +270,11 @@ func TestRequestsWaitForTheRateLimit(t *testing.T) {
 	defer srv.Close()
 	c, err := New(Config{Endpoint: srv.URL + "/rest/v2", Key: testKey, HTTP: srv.Client(), RequestsPerMinute: 1, MaxFindings: 10})
 	require.NoError(t, err)
-	_, err = c.Findings(context.Background(), "p1", "r1")
+	_, err = c.Findings(context.Background(), "p1", "r1", nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = c.Findings(ctx, "p1", "r1")
+	_, err = c.Findings(ctx, "p1", "r1", nil)
 	require.Error(t, err)
 	assert.Equal(t, int64(1), fake.requests.Load(), "the second request was never sent")
 }
@@ -282,9 +286,57 @@ func TestANullAnswerIsNoFindings(t *testing.T) {
 		return true
 	}})
 	defer srv.Close()
-	l, err := newClient(t, srv.URL, "", 10).Findings(context.Background(), "p1", "r1")
+	l, err := newClient(t, srv.URL, "", 10).Findings(context.Background(), "p1", "r1", nil)
 	require.NoError(t, err)
 	assert.Empty(t, l.Findings)
+}
+
+// A redirect is not followed: it would carry the key and the signature to
+// wherever it points.
+func TestARedirectIsNotFollowed(t *testing.T) {
+	var stolen atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { stolen.Add(1) }))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(&fakeAPI{t: t, answer: func(_ int, w http.ResponseWriter) bool {
+		w.Header().Set("Location", elsewhere.URL+"/steal")
+		w.WriteHeader(http.StatusFound)
+		return true
+	}})
+	defer srv.Close()
+	_, err := newClient(t, srv.URL, testSecret, 10).Findings(context.Background(), "p1", "r1", nil)
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, http.StatusFound, se.Code)
+	assert.False(t, se.Retryable())
+	assert.Zero(t, stolen.Load(), "the other host got a request")
+}
+
+// Only the wanted findings count against the bound; a finding too large to
+// be a record's body is not read; a listing past the page bound says so.
+func TestWhatAListingKeeps(t *testing.T) {
+	items := findingsOf("r1", 6)
+	for i, item := range items {
+		if i%2 == 0 {
+			item["severity"] = "low"
+		}
+	}
+	items[5]["description"] = strings.Repeat("x", maxFindingBytes)
+	fake := &fakeAPI{t: t, pageSize: 1, findings: map[string][]map[string]any{"p1": items}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	c := newClient(t, srv.URL, "", 1)
+	c.cfg.Keep = func(raw json.RawMessage) bool { return !strings.Contains(string(raw), `"low"`) }
+	pages := 0
+	l, err := c.Findings(context.Background(), "p1", "r1", func() error { pages++; return nil })
+	require.NoError(t, err)
+	assert.Equal(t, []string{"u1"}, uuids(t, l), "the first high one; the low ones before it are not counted")
+	assert.Equal(t, 2, l.Truncated, "u3 past the bound, u5 too large")
+	assert.Equal(t, 6, pages, "the hook runs before each page")
+	assert.False(t, l.Incomplete)
+
+	stop := errors.New("lost the job")
+	_, err = c.Findings(context.Background(), "p1", "r1", func() error { return stop })
+	assert.ErrorIs(t, err, stop)
 }
 
 func TestConfigRefusals(t *testing.T) {

@@ -80,7 +80,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverDetectifyBackfillJobs, err = builder.meter.Int64Counter(
 		"otelcol_receiver_detectify_backfill_jobs",
-		metric.WithDescription("Scans' API backfills ended, by outcome (attribute `outcome`: completed, refused, not_found, invalid_answer, gave_up). [Alpha]"),
+		metric.WithDescription("Scans' API backfills ended, by outcome (attribute `outcome`: completed, refused, not_found, invalid_answer, gave_up, and dropped for a scan forgotten before its backfill ended). [Alpha]"),
 		metric.WithUnit("{job}"),
 	)
 	errs = errors.Join(errs, err)

@@ -56,7 +56,7 @@ func AssertEqualReceiverDetectifyBackfillFindingsTruncated(t *testing.T, tt *com
 func AssertEqualReceiverDetectifyBackfillJobs(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_detectify_backfill_jobs",
-		Description: "Scans' API backfills ended, by outcome (attribute `outcome`: completed, refused, not_found, invalid_answer, gave_up). [Alpha]",
+		Description: "Scans' API backfills ended, by outcome (attribute `outcome`: completed, refused, not_found, invalid_answer, gave_up, and dropped for a scan forgotten before its backfill ended). [Alpha]",
 		Unit:        "{job}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/message"
@@ -186,28 +188,34 @@ func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []B
 		if err != nil {
 			return Insight{}, err
 		}
-		if !found || !scan.Backfill.active() || scan.Backfill.Owner != job.owner {
-			return Insight{}, ErrClaimLost
+		if err := holdsBackfill(scan, found, job); err != nil {
+			return Insight{}, err
 		}
 		b := scan.Backfill
+		counted := keySet(b.Counted)
 		if b.State == BackfillCounted {
 			for i, f := range findings {
-				if containsAny(b.Counted, f.Keys) {
+				if counted.any(f.Keys) {
 					emit = append(emit, i)
 				}
 			}
 			return Insight{}, nil
 		}
-		var counted int64
+		seen := keySet(scan.Seen)
+		var missing int64 // of the levels the scan's withheld count covers
 		for i, f := range findings {
-			if containsAny(scan.Seen, f.Keys) || containsAny(b.Counted, f.Keys) {
+			if seen.any(f.Keys) || counted.any(f.Keys) {
 				continue // delivered by a webhook, or listed twice
 			}
 			b.Counted = append(b.Counted, f.Keys...)
+			counted.add(f.Keys)
 			tx.Count(CounterKey{Domain: scan.Domain, Metric: MetricFindings, Value: f.Level}, 1)
 			emit = append(emit, i)
-			counted++
+			if reportedLevels[f.Level] {
+				missing++
+			}
 		}
+		total := int64(len(emit))
 		b.State = BackfillCounted
 		tx.PutScan(job.ID, scan)
 		domain, err := tx.Domain(scan.Domain)
@@ -218,13 +226,13 @@ func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []B
 			// A new record: the metrics read the stored one without the
 			// backend's lock.
 			last := *domain.LastScan
-			backfilled := counted
+			backfilled := total
 			if last.Backfilled != nil {
 				backfilled += *last.Backfilled
 			}
 			last.Backfilled = &backfilled
 			if last.Undelivered != nil {
-				undelivered := max(0, *last.Undelivered-counted)
+				undelivered := max(0, *last.Undelivered-missing)
 				last.Undelivered = &undelivered
 			}
 			domain.LastScan = &last
@@ -259,8 +267,8 @@ func (s *State) EndBackfill(ctx context.Context, job BackfillJob, end BackfillEn
 		if err != nil {
 			return Insight{}, err
 		}
-		if !found || !scan.Backfill.active() || scan.Backfill.Owner != job.owner {
-			return Insight{}, ErrClaimLost
+		if err := holdsBackfill(scan, found, job); err != nil {
+			return Insight{}, err
 		}
 		b := scan.Backfill
 		b.Owner, b.Lease = "", time.Time{}
@@ -301,9 +309,60 @@ func (s *State) BackfillSummary(ctx context.Context, job BackfillJob) (BackfillS
 	return out, err
 }
 
-func containsAny(set, keys []string) bool {
-	for _, k := range keys {
-		if slices.Contains(set, k) {
+// ErrBackfillGone is a job whose scan was forgotten (its retention ended,
+// or the bound on closed scans evicted it) while a worker held it.
+var ErrBackfillGone = errors.New("the scan of the backfill was forgotten")
+
+// holdsBackfill checks that job's worker still holds its scan's backfill.
+func holdsBackfill(scan ScanRecord, found bool, job BackfillJob) error {
+	switch {
+	case !found || !scan.Backfill.active():
+		return ErrBackfillGone
+	case scan.Backfill.Owner != job.owner:
+		return ErrClaimLost
+	}
+	return nil
+}
+
+// RenewBackfill extends the worker's hold on job to now+lease; it is
+// ErrClaimLost when another worker took the job over.
+func (s *State) RenewBackfill(ctx context.Context, job BackfillJob, now time.Time, lease time.Duration) error {
+	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		scan, found, err := tx.Scan(job.ID)
+		if err != nil {
+			return Insight{}, err
+		}
+		if err := holdsBackfill(scan, found, job); err != nil {
+			return Insight{}, err
+		}
+		scan.Backfill.Lease = now.Add(lease)
+		tx.PutScan(job.ID, scan)
+		return Insight{}, nil
+	})
+	return err
+}
+
+// reportedLevels are the levels a finished scan's withheld count covers.
+var reportedLevels = map[string]bool{"critical": true, "high": true, "medium": true}
+
+// keys is a set of finding keys.
+type keys map[string]struct{}
+
+func keySet(list []string) keys {
+	k := make(keys, len(list))
+	k.add(list)
+	return k
+}
+
+func (k keys) add(list []string) {
+	for _, key := range list {
+		k[key] = struct{}{}
+	}
+}
+
+func (k keys) any(list []string) bool {
+	for _, key := range list {
+		if _, ok := k[key]; ok {
 			return true
 		}
 	}
@@ -312,10 +371,6 @@ func containsAny(set, keys []string) bool {
 
 // scanIDOf is the scan id in a state key; empty for a made-up one.
 func scanIDOf(id string) string {
-	for i := 0; i < len(id); i++ {
-		if id[i] == scanKeySeparator[0] {
-			return id[i+1:]
-		}
-	}
-	return ""
+	_, scanID, _ := strings.Cut(id, scanKeySeparator)
+	return scanID
 }

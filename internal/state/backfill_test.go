@@ -298,3 +298,86 @@ func replicaWith(t *testing.T, m *miniredis.Miniredis, name string, cfg Config) 
 	s.backend.(*redisBackend).cfg = cfg
 	return s
 }
+
+// A finding whose webhook comes after the finish, before the backfill
+// counts: the backfill leaves it out, and the withheld count falls by it.
+func TestAFindingAfterTheFinishIsNotBackfilledAgain(t *testing.T) {
+	forEachBackend(t, backfillConfig(BackfillWhenLimited), func(t *testing.T, s *State) {
+		ctx := context.Background()
+		playScan(t, s, "d", "s", []string{"f0"}, 3, t0)
+		deliver(t, s, findingWithID("d", "s", "XSS f1", "high", "f1"), t0)
+		assert.Equal(t, ptr[int64](1), domainRecord(t, s, "d").LastScan.Undelivered)
+		now := t0.Add(time.Minute)
+		advance(s, now)
+		job, taken, err := s.TakeBackfill(ctx, scanKey("d", "s"), "w", now, lease)
+		require.NoError(t, err)
+		require.True(t, taken)
+		emit, err := s.CountBackfill(ctx, job, []BackfillFinding{apiFinding("f0", "XSS f0", "high"),
+			apiFinding("f1", "XSS f1", "high"), apiFinding("f2", "XSS f2", "high")}, now)
+		require.NoError(t, err)
+		assert.Equal(t, []int{2}, emit)
+		assert.Equal(t, int64(3), findingCount(t, s, "d", "high"), "each once")
+		assert.Equal(t, ptr[int64](0), domainRecord(t, s, "d").LastScan.Undelivered)
+	})
+}
+
+// Findings of levels the withheld count does not cover are counted, but do
+// not lower it.
+func TestBackfilledLevelsOutsideTheReportLeaveTheWithheldCount(t *testing.T) {
+	forEachBackend(t, backfillConfig(BackfillWhenLimited), func(t *testing.T, s *State) {
+		ctx := context.Background()
+		playScan(t, s, "d", "s", []string{"f0"}, 3, t0)
+		now := t0.Add(time.Minute)
+		advance(s, now)
+		job, _, err := s.TakeBackfill(ctx, scanKey("d", "s"), "w", now, lease)
+		require.NoError(t, err)
+		_, err = s.CountBackfill(ctx, job, []BackfillFinding{apiFinding("l1", "Cookie", "low"), apiFinding("f1", "XSS", "high")}, now)
+		require.NoError(t, err)
+		last := domainRecord(t, s, "d").LastScan
+		assert.Equal(t, ptr[int64](1), last.Undelivered, "one high of two withheld came; the low one was never in the count")
+		assert.Equal(t, ptr[int64](2), last.Backfilled)
+		assert.Equal(t, int64(1), findingCount(t, s, "d", "low"))
+	})
+}
+
+// A worker renews its hold while it lists; another cannot take the job
+// meanwhile, and a lost hold cannot be renewed.
+func TestABackfillHoldIsRenewed(t *testing.T) {
+	forEachBackend(t, backfillConfig(BackfillWhenLimited), func(t *testing.T, s *State) {
+		ctx := context.Background()
+		playScan(t, s, "d", "s", []string{"f0"}, 3, t0)
+		now := t0.Add(time.Minute)
+		advance(s, now)
+		job, _, err := s.TakeBackfill(ctx, scanKey("d", "s"), "w1", now, lease)
+		require.NoError(t, err)
+		later := now.Add(lease - time.Second)
+		advance(s, later)
+		require.NoError(t, s.RenewBackfill(ctx, job, later, lease))
+		_, taken, err := s.TakeBackfill(ctx, scanKey("d", "s"), "w2", now.Add(lease+time.Second), lease)
+		require.NoError(t, err)
+		assert.False(t, taken, "renewed")
+		past := later.Add(lease)
+		advance(s, past)
+		_, taken, err = s.TakeBackfill(ctx, scanKey("d", "s"), "w2", past, lease)
+		require.NoError(t, err)
+		require.True(t, taken)
+		assert.ErrorIs(t, s.RenewBackfill(ctx, job, past, lease), ErrClaimLost)
+	})
+}
+
+// With a backfill, a finished scan is kept past a short stale_scan_after:
+// its job outlives the retries.
+func TestAFinishedScanWithABackfillOutlivesAShortStaleScanAfter(t *testing.T) {
+	cfg := backfillConfig(BackfillWhenLimited)
+	cfg.StaleScanAfter = 5 * time.Minute
+	forEachBackend(t, cfg, func(t *testing.T, s *State) {
+		ctx := context.Background()
+		playScan(t, s, "d", "s", []string{"f0"}, 3, t0)
+		later := t0.Add(time.Hour)
+		advance(s, later)
+		require.NoError(t, s.Maintain(ctx, later))
+		due, err := s.DueBackfills(ctx, later, 10)
+		require.NoError(t, err)
+		assert.Equal(t, []string{scanKey("d", "s")}, due)
+	})
+}

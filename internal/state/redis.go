@@ -480,7 +480,7 @@ func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
 			}
 			if s.rec.Backfill.active() {
 				p.ZAdd(t.ctx, k.backfills(), redis.Z{Score: float64(s.rec.Backfill.Due.UnixMilli()), Member: id})
-			} else if s.found && s.rec.Backfill != nil {
+			} else if s.found {
 				p.ZRem(t.ctx, k.backfills(), id)
 			}
 		}

@@ -3,7 +3,6 @@ package state
 import (
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/message"
@@ -188,7 +187,7 @@ func (r rules) finding(tx Tx, e *message.Event, now time.Time) (Insight, error) 
 	case id == "":
 		return Insight{}, nil
 	case found && scan.Finished:
-		return Insight{}, nil
+		return Insight{}, r.lateForBackfill(tx, id, scan, e)
 	case !found:
 		scan = ScanRecord{Domain: e.Domain, FirstSeen: now}
 	}
@@ -224,6 +223,31 @@ func (r rules) finding(tx Tx, e *message.Event, now time.Time) (Insight, error) 
 	}
 	tx.PutScan(id, scan)
 	return insight, nil
+}
+
+// lateForBackfill notes a finding that came after its scan finished while
+// the scan's backfill is still to count: the backfill leaves it out, and
+// the scan's withheld count falls by it.
+func (r rules) lateForBackfill(tx Tx, id string, scan ScanRecord, e *message.Event) error {
+	if !scan.Backfill.active() || scan.Backfill.State == BackfillCounted {
+		return nil
+	}
+	before := len(scan.Seen)
+	scan.seen(e)
+	if len(scan.Seen) == before {
+		return nil // known already, or past the bound
+	}
+	tx.PutScan(id, scan)
+	domain, err := tx.Domain(scan.Domain)
+	if err != nil || domain.LastScan == nil || domain.LastScan.Scan != id || domain.LastScan.Undelivered == nil || !reportedLevels[e.Level] {
+		return err
+	}
+	last := *domain.LastScan
+	undelivered := max(0, *last.Undelivered-1)
+	last.Undelivered = &undelivered
+	domain.LastScan = &last
+	tx.PutDomain(scan.Domain, domain)
+	return nil
 }
 
 // finished closes the scan and says what Detectify withheld of it.
@@ -352,9 +376,7 @@ func (r rules) stall(tx Tx, id string, cutoff, now time.Time) (*Stalled, error) 
 		return nil, err
 	}
 	st := &Stalled{Domain: scan.Domain, OpenFor: now.Sub(since), id: id}
-	if _, scanID, named := strings.Cut(id, scanKeySeparator); named {
-		st.ScanID = scanID
-	}
+	st.ScanID = scanIDOf(id)
 	return st, nil
 }
 

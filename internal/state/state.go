@@ -49,10 +49,16 @@ const defaultClosedRetention = 48 * time.Hour
 // closedRetention is how long what is kept of a finished or stalled scan
 // stays: long enough that a late finding does not open it again.
 func (c Config) closedRetention() time.Duration {
+	keep := defaultClosedRetention
 	if c.StaleScanAfter > 0 {
-		return c.StaleScanAfter
+		keep = c.StaleScanAfter
 	}
-	return defaultClosedRetention
+	if c.Backfill != BackfillNever {
+		// A finished scan holds its backfill job: kept past the job's
+		// retries and pauses, whatever stale_scan_after says.
+		keep = max(keep, defaultClosedRetention)
+	}
+	return keep
 }
 
 // State is what the receiver remembers between webhooks, whatever keeps
