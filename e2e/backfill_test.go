@@ -64,6 +64,29 @@ func findingRecords(sink *otlpSink, domain string) (bySource map[string]int, byI
 	return bySource, byID
 }
 
+// checkEachFindingOnce waits past a second emission, then wants every
+// finding of the levels fetched once at the sink: those sent by webhook,
+// the rest from the API. It returns the records by source.
+func checkEachFindingOnce(t *testing.T, sink *otlpSink, scan webhooksend.ScanSummary) map[string]int {
+	t.Helper()
+	time.Sleep(2 * time.Second) // a second emission would be here by now
+	bySource, byID := findingRecords(sink, scan.Domain)
+	if bySource["webhook"] != scan.Sent || bySource["api"] != scan.Withheld {
+		t.Errorf("records by source %v, want %d from webhooks and %d from the API", bySource, scan.Sent, scan.Withheld)
+	}
+	for id, n := range byID {
+		if n != 1 {
+			t.Errorf("finding %s arrived %d times", id, n)
+		}
+	}
+	for _, f := range scan.Findings {
+		if (f.Level == "critical" || f.Level == "high" || f.Level == "medium") && byID[f.UUID] != 1 {
+			t.Errorf("finding %s (%s, sent %v) arrived %d times", f.UUID, f.Level, f.Sent, byID[f.UUID])
+		}
+	}
+	return bySource
+}
+
 // TestBackfillThroughTheDistribution plays a 130-finding scan, of which
 // Detectify sends 100 messages, into the distribution with api: pointed at
 // the sender's fake Detectify API. The sink must get every finding of the
@@ -109,21 +132,7 @@ func TestBackfillThroughTheDistribution(t *testing.T) {
 				}
 				return nil
 			})
-			time.Sleep(2 * time.Second) // a second emission would be here by now
-			bySource, byID := findingRecords(sink, domain)
-			if bySource["webhook"] != scan.Sent || bySource["api"] != scan.Withheld {
-				t.Errorf("records by source %v, want %d from webhooks and %d from the API", bySource, scan.Sent, scan.Withheld)
-			}
-			for id, n := range byID {
-				if n != 1 {
-					t.Errorf("finding %s arrived %d times", id, n)
-				}
-			}
-			for _, f := range scan.Findings {
-				if (f.Level == "critical" || f.Level == "high" || f.Level == "medium") && byID[f.UUID] != 1 {
-					t.Errorf("finding %s (%s, sent %v) arrived %d times", f.UUID, f.Level, f.Sent, byID[f.UUID])
-				}
-			}
+			bySource := checkEachFindingOnce(t, sink, scan)
 			var counted float64
 			eventually(t, col.process, deliveryTimeout, "the counters", func() error {
 				page, err := detectifySeries(col.promURL)
@@ -213,16 +222,7 @@ func TestBackfillReplicaKilledMidBackfill(t *testing.T) {
 		return nil
 	})
 	t.Logf("taken over %s after the kill", time.Since(killed).Round(time.Second))
-	time.Sleep(2 * time.Second)
-	bySource, byID := findingRecords(sink, domain)
-	if bySource["webhook"] != scan.Sent || bySource["api"] != scan.Withheld {
-		t.Errorf("records by source %v, want %d from webhooks and %d from the API", bySource, scan.Sent, scan.Withheld)
-	}
-	for id, n := range byID {
-		if n != 1 {
-			t.Errorf("finding %s arrived %d times", id, n)
-		}
-	}
+	checkEachFindingOnce(t, sink, scan)
 	eventually(t, second.process, deliveryTimeout, "the last-scan gauges from Redis", func() error {
 		page, err := detectifySeries(second.promURL)
 		if err != nil {

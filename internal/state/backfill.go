@@ -184,11 +184,8 @@ func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []B
 	var emit []int
 	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
 		emit = emit[:0]
-		scan, found, err := tx.Scan(job.ID)
+		scan, err := heldScan(tx, job)
 		if err != nil {
-			return Insight{}, err
-		}
-		if err := holdsBackfill(scan, found, job); err != nil {
 			return Insight{}, err
 		}
 		b := scan.Backfill
@@ -263,11 +260,8 @@ const (
 // retryAt, or given up. It is ErrClaimLost when another worker took the job.
 func (s *State) EndBackfill(ctx context.Context, job BackfillJob, end BackfillEnd, retryAt, now time.Time) error {
 	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
-		scan, found, err := tx.Scan(job.ID)
+		scan, err := heldScan(tx, job)
 		if err != nil {
-			return Insight{}, err
-		}
-		if err := holdsBackfill(scan, found, job); err != nil {
 			return Insight{}, err
 		}
 		b := scan.Backfill
@@ -313,26 +307,26 @@ func (s *State) BackfillSummary(ctx context.Context, job BackfillJob) (BackfillS
 // or the bound on closed scans evicted it) while a worker held it.
 var ErrBackfillGone = errors.New("the scan of the backfill was forgotten")
 
-// holdsBackfill checks that job's worker still holds its scan's backfill.
-func holdsBackfill(scan ScanRecord, found bool, job BackfillJob) error {
+// heldScan reads job's scan, which its worker must still hold.
+func heldScan(tx Tx, job BackfillJob) (ScanRecord, error) {
+	scan, found, err := tx.Scan(job.ID)
 	switch {
+	case err != nil:
+		return ScanRecord{}, err
 	case !found || !scan.Backfill.active():
-		return ErrBackfillGone
+		return ScanRecord{}, ErrBackfillGone
 	case scan.Backfill.Owner != job.owner:
-		return ErrClaimLost
+		return ScanRecord{}, ErrClaimLost
 	}
-	return nil
+	return scan, nil
 }
 
 // RenewBackfill extends the worker's hold on job to now+lease; it is
 // ErrClaimLost when another worker took the job over.
 func (s *State) RenewBackfill(ctx context.Context, job BackfillJob, now time.Time, lease time.Duration) error {
 	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
-		scan, found, err := tx.Scan(job.ID)
+		scan, err := heldScan(tx, job)
 		if err != nil {
-			return Insight{}, err
-		}
-		if err := holdsBackfill(scan, found, job); err != nil {
 			return Insight{}, err
 		}
 		scan.Backfill.Lease = now.Add(lease)
