@@ -67,14 +67,13 @@ const (
 // runs beside the webhook path, never on it: a finish only queues a job in
 // the state (saved, shared by replicas) and wakes it.
 type backfiller struct {
-	r      *detectifyReceiver
-	api    *detectifyapi.Client
-	http   *http.Client
-	levels map[string]bool
-	owner  string // this worker, in the jobs it holds
-	lease  time.Duration
-	wake   chan struct{}
-	done   sync.WaitGroup
+	r     *detectifyReceiver
+	api   *detectifyapi.Client
+	http  *http.Client
+	owner string // this worker, in the jobs it holds
+	lease time.Duration
+	wake  chan struct{}
+	done  sync.WaitGroup
 
 	// Only the worker's goroutine uses these.
 	pausedUntil time.Time // the API refused the key or asked to wait: nothing before
@@ -108,7 +107,7 @@ func newBackfiller(ctx context.Context, r *detectifyReceiver, host component.Hos
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
-	return &backfiller{r: r, api: api, http: httpClient, levels: levels, owner: hex.EncodeToString(id[:]), lease: backfillLease,
+	return &backfiller{r: r, api: api, http: httpClient, owner: hex.EncodeToString(id[:]), lease: backfillLease,
 		wake: make(chan struct{}, 1)}, nil
 }
 
@@ -236,7 +235,7 @@ func (b *backfiller) run(ctx context.Context, job state.BackfillJob) {
 }
 
 // parse reads the API's finding objects as current-format findings of the
-// job's scan, keeping those of the configured levels.
+// job's scan (the client kept those of the levels fetched).
 func (b *backfiller) parse(job state.BackfillJob, raw []json.RawMessage, log *zap.Logger) ([]state.BackfillFinding, []apiFinding) {
 	findings := make([]state.BackfillFinding, 0, len(raw))
 	records := make([]apiFinding, 0, len(raw))
@@ -244,9 +243,6 @@ func (b *backfiller) parse(job state.BackfillJob, raw []json.RawMessage, log *za
 		e, err := parseAPIFinding(obj, job)
 		if err != nil {
 			log.Debug("A finding the Detectify API listed is not a JSON object; it is left out", zap.Error(err))
-			continue
-		}
-		if !b.levels[e.Level] {
 			continue
 		}
 		findings = append(findings, state.BackfillFinding{Keys: state.FindingKeys(e.FindingID, e.Title, e.Location, e.Level), Level: e.Level})

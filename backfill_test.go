@@ -451,3 +451,22 @@ func TestBackfilledRecordsRefusedForNowAreEmittedByTheNextAttempt(t *testing.T) 
 		return h.telemetrySum("otelcol_receiver_detectify_backfill_jobs", "outcome")["completed"] == 1
 	}, "the job counted completed once it ends")
 }
+
+// A shutdown while the API answers releases the job as it was: the next
+// start takes it at once, without an attempt spent.
+func TestAShutdownMidBackfillReleasesTheJob(t *testing.T) {
+	api, endpoint := newScriptedAPI(t)
+	api.report["s1"] = apiListing(5)
+	api.hold = make(chan struct{})
+	store := newCrashableStorage()
+	configure := func(cfg *Config) { withStorage(cfg); withAPI(endpoint)(cfg) }
+	before := newHarnessOn(t, store.host(), configure)
+	playLimitedScan(before, 3, 5)
+	eventually(t, func() bool { return api.requests() == 1 }, "the backfill asks")
+	before.shutdown() // the request is cancelled with the receiver's context
+	close(api.hold)   // every answer from now on, at once
+
+	after := newHarnessAt(t, store.host(), testNow, configure) // the same clock: no retry time has passed
+	eventually(t, func() bool { return len(recordsFrom(after, "api")) == 2 }, "taken at once after the restart")
+	assert.Empty(t, recordsFrom(before, "api"))
+}

@@ -74,9 +74,6 @@ type BackfillJob struct {
 	Domain  string
 	ScanID  string // the report token
 	Profile string // the scan profile's token
-	// Started and Finished are when the receiver saw the scan start (zero
-	// when it did not) and finish.
-	Started, Finished time.Time
 	// Counted is true when an earlier attempt counted the findings: this
 	// one only emits them again.
 	Counted  bool
@@ -166,7 +163,7 @@ func (s *State) TakeBackfill(ctx context.Context, id, owner string, now time.Tim
 		}
 		b.Owner, b.Lease = owner, now.Add(lease)
 		tx.PutScan(id, scan)
-		job = BackfillJob{ID: id, Domain: scan.Domain, Profile: scan.Profile, Started: scan.Started, Finished: scan.Closed,
+		job = BackfillJob{ID: id, Domain: scan.Domain, Profile: scan.Profile,
 			Counted: b.State == BackfillCounted, Attempts: b.Attempts, owner: owner}
 		job.ScanID = scanIDOf(id)
 		taken = true
