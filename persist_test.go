@@ -143,7 +143,7 @@ type crashableStorage struct {
 	data   map[string][]byte
 	writes int
 	// gate, when set, holds every journal write (what webhooks changed;
-	// not the whole state's) until it is closed; held hears of each.
+	// not a compaction's) until it is closed; held hears of each.
 	gate, held chan struct{}
 }
 
@@ -205,7 +205,7 @@ func (c crashableClient) Batch(_ context.Context, ops ...*storage.Operation) err
 	gate, held := c.s.gate, c.s.held
 	c.s.mu.Unlock()
 	if gate != nil && slices.ContainsFunc(ops, func(op *storage.Operation) bool {
-		return op.Type == storage.Set && strings.Contains(op.Key, "/journal/")
+		return op.Type == storage.Set && strings.HasPrefix(op.Key, "detectify/j/")
 	}) {
 		select {
 		case held <- struct{}{}:
@@ -294,16 +294,21 @@ func TestADuplicateIsAnsweredOnceTheOriginalIsWritten(t *testing.T) {
 	assert.Equal(t, answerText(answerDuplicate), (<-again).body)
 }
 
-// Every metrics_interval the state is written whole, so that a restart
+// Every metrics_interval the journal is compacted, so that a restart
 // replays only what came after.
-func TestEveryIntervalWritesTheStateWhole(t *testing.T) {
+func TestEveryIntervalCompactsTheJournal(t *testing.T) {
 	store := newCrashableStorage()
 	h := newHarnessOn(t, store.host(), withStorage)
 	h.postOK(seedScanStarted, seedFinding)
-	assert.Contains(t, store.keys(), "detectify/journal/1")
+	assert.True(t, slices.ContainsFunc(store.keys(), func(k string) bool { return strings.HasPrefix(k, "detectify/j/") }),
+		"journaled: %v", store.keys())
 	h.interval()
-	require.Eventually(t, func() bool { return slices.Equal(store.keys(), []string{"detectify/snapshot"}) }, 10*time.Second, time.Millisecond,
-		"the snapshot supersedes the journal: %v", store.keys())
+	require.Eventually(t, func() bool {
+		keys := store.keys()
+		return slices.Contains(keys, "detectify/m") && slices.ContainsFunc(keys, func(k string) bool {
+			return strings.HasPrefix(k, "detectify/c/")
+		}) && !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(k, "detectify/j/") })
+	}, 10*time.Second, time.Millisecond, "the compacted chunks supersede the journal: %v", store.keys())
 }
 
 // Answers wait for their state to be written, but concurrent requests

@@ -241,15 +241,15 @@ func targetsOf(o options) (map[string]target, error) {
 		// effect is written before it is answered (grouped across requests).
 		"detectify-storage": {name: "detectify-storage", label: "otelcol-detectify-bench (dedup_window 0s, storage: file_storage)",
 			path: "/webhook", binary: detectify, args: config("detectify.yaml", "storage.yaml"),
-			env: collectorEnv("0s"), signed: true, metrics: true, prepare: storageDir},
+			env: collectorEnv("0s"), signed: true, metrics: true, pprofBinary: detectify, prepare: storageDir},
 		"detectify-storage-dedup": {name: "detectify-storage-dedup", label: "otelcol-detectify-bench (dedup_window 10m, storage: file_storage)",
 			path: "/webhook", binary: detectify, args: config("detectify.yaml", "storage.yaml"),
-			env: collectorEnv("10m"), signed: true, metrics: true, prepare: storageDir},
+			env: collectorEnv("10m"), signed: true, metrics: true, pprofBinary: detectify, prepare: storageDir},
 		// shared_state: redis with dedup on: each webhook's claim is a Redis
 		// round trip (a duplicate's only one). A fresh redis-server per start.
 		"detectify-redis": {name: "detectify-redis", label: "otelcol-detectify-bench (dedup_window 10m, shared_state: redis on loopback)",
 			path: "/webhook", binary: detectify, args: config("detectify.yaml", "redis.yaml"),
-			env: collectorEnv("10m"), signed: true, metrics: true, prepare: redisServer},
+			env: collectorEnv("10m"), signed: true, metrics: true, pprofBinary: detectify, prepare: redisServer},
 		"webhookevent": {name: "webhookevent", label: "otelcol-webhookevent (contrib v0.156.0)", path: "/events",
 			binary: filepath.Join(o.bin, "otelcol-webhookevent"), args: config("webhookevent.yaml"),
 			env: collectorEnv(""), metrics: true, pprofBinary: filepath.Join(o.bin, "otelcol-webhookevent")},
@@ -417,6 +417,10 @@ func run(o options) error {
 		}
 		if len(o.extras) > 0 {
 			profiles = append(profiles, struct{ target, mode string }{"detectify-dedup", "signed"})
+		}
+		// The state's targets, signed, whatever else is measured.
+		for _, name := range []string{"detectify-storage", "detectify-redis"} {
+			profiles = append(profiles, struct{ target, mode string }{name, "signed"})
 		}
 		for _, p := range profiles {
 			if t, ok := targets[p.target]; ok {
@@ -593,6 +597,16 @@ func (b *bench) start(round int, t target, seen string) (s *started, err error) 
 	s.url = "http://" + addr + t.path
 	if err := waitReady(s.url, 60*time.Second); err != nil {
 		return s, fmt.Errorf("%s did not answer 200 (log: %s): %w", t.name, s.logFile.Name(), err)
+	}
+	if n, err := preloadOf(t.env(addr, s.telemetryPort)); err != nil || n > 0 {
+		began := time.Now()
+		if err == nil {
+			err = preload(s.url, n)
+		}
+		if err != nil {
+			return s, fmt.Errorf("%s: %w", t.name, err)
+		}
+		b.logf("  %s: preloaded %d scans in %v", t.name, n, time.Since(began).Round(time.Millisecond))
 	}
 	if b.o.warmup > 0 {
 		w, err := b.wrk(s.url, "signed", 8, b.o.warmup, s.logFile)
@@ -950,6 +964,15 @@ func (b *bench) profileRun(t target, mode string) error {
 	}
 	defer logFile.Close()
 
+	var extraEnv []string
+	if t.prepare != nil {
+		prepared, _, cleanup, err := t.prepare(b)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		extraEnv = prepared
+	}
 	var cmd *exec.Cmd
 	if t.pprofBinary == "" {
 		cmd = b.pinned(b.o.serverCPU, t.binary, append(t.args(addr), "-cpuprofile", prof)...)
@@ -957,10 +980,15 @@ func (b *bench) profileRun(t target, mode string) error {
 		if _, err := os.Stat(t.pprofBinary); err != nil {
 			return err
 		}
-		args := append(t.args(addr), "--config="+filepath.Join(b.o.configs, "pprof.yaml"))
+		pprofConfig := "pprof.yaml"
+		if slices.Contains(t.args(addr), "--config="+filepath.Join(b.o.configs, "storage.yaml")) {
+			pprofConfig = "pprof-storage.yaml" // the list of extensions is replaced, not merged
+		}
+		args := append(t.args(addr), "--config="+filepath.Join(b.o.configs, pprofConfig))
 		cmd = b.pinned(b.o.serverCPU, t.pprofBinary, args...)
 		cmd.Env = append(os.Environ(), t.env(addr, telemetryPort)...)
 		cmd.Env = append(cmd.Env, "BENCH_PPROF_ENDPOINT="+pprofAddr)
+		cmd.Env = append(cmd.Env, extraEnv...)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -970,6 +998,14 @@ func (b *bench) profileRun(t target, mode string) error {
 	url := "http://" + addr + t.path
 	if err := waitReady(url, 60*time.Second); err != nil {
 		return err
+	}
+	if n, err := preloadOf(t.env(addr, telemetryPort)); err != nil || n > 0 {
+		if err == nil {
+			err = preload(url, n)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if b.o.warmup > 0 {
 		if _, err := b.wrk(url, mode, 8, b.o.warmup, logFile); err != nil {

@@ -153,9 +153,10 @@ func TestSnapshotDropsTheJournal(t *testing.T) {
 	for i := range 5 {
 		deliver(t, s, finding("d", "", "t", "high", i), t0)
 	}
-	assert.Contains(t, store.keys(), journalPrefix+"1")
+	assert.Contains(t, store.keys(), entryKey(1))
 	require.NoError(t, s.Close(context.Background()))
-	assert.Equal(t, []string{snapshotKey}, store.keys(), "a clean shutdown leaves one snapshot")
+	assert.Equal(t, []string{chunkKey(1, 0), manifestKey}, store.keys(),
+		"a clean shutdown leaves the compacted state and its manifest, no entry and no older chunk")
 
 	s = persisted(t, store, t0)
 	assert.Equal(t, int64(5), findingCount(t, s, "d", "high"))
@@ -173,7 +174,7 @@ func TestUnusableStateIsReplacedAndItsJournalIgnored(t *testing.T) {
 		deliver(t, s, finding("d", "", "t", "high", i), t0)
 	}
 	crash(s)
-	require.NoError(t, store.Set(context.Background(), snapshotKey, []byte("{not json")))
+	require.NoError(t, store.Set(context.Background(), manifestKey, []byte("{not json")))
 
 	s = NewMemory(testConfig(), t0)
 	restored, err := s.Persist(context.Background(), store, t0)

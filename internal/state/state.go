@@ -96,10 +96,15 @@ func (s *State) Persist(ctx context.Context, client storage.Client, now time.Tim
 		mem.journal = nil
 		return false, err
 	}
-	j.start(ctx)
 	if !restored {
-		j.requestSnapshot() // so the start time is saved before anything else
+		// So the start time is saved, and the entries are replayed, even
+		// before the first compaction.
+		if ferr := j.startFresh(); ferr != nil {
+			mem.journal = nil
+			return false, ferr
+		}
 	}
+	j.start(ctx)
 	s.restored = restored
 	return restored, err
 }

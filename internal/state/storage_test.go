@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"sync"
@@ -17,6 +18,12 @@ type fakeStorage struct {
 	data    map[string][]byte
 	batches int   // successful write batches
 	failErr error // returned by every write while set
+	// failKey, when set, fails the writes that set or delete a key it
+	// matches.
+	failKey func(string) bool
+	// beforeWrite, when set, is called with each key a write sets or
+	// deletes, before it is written.
+	beforeWrite func(string)
 	block   chan struct{}
 }
 
@@ -42,8 +49,13 @@ func (s *fakeStorage) Batch(ctx context.Context, ops ...*storage.Operation) erro
 		writes = writes || op.Type != storage.Get
 	}
 	s.mu.Lock()
-	block, failErr := s.block, s.failErr
+	block, failErr, before := s.block, s.failErr, s.beforeWrite
 	s.mu.Unlock()
+	if writes && before != nil {
+		for _, op := range ops {
+			before(op.Key)
+		}
+	}
 	if writes && block != nil {
 		select {
 		case <-block:
@@ -55,6 +67,11 @@ func (s *fakeStorage) Batch(ctx context.Context, ops ...*storage.Operation) erro
 	defer s.mu.Unlock()
 	if writes && failErr != nil {
 		return failErr
+	}
+	for _, op := range ops {
+		if op.Type != storage.Get && s.failKey != nil && s.failKey(op.Key) {
+			return errors.New("this key cannot be written")
+		}
 	}
 	for _, op := range ops {
 		switch op.Type {
@@ -100,3 +117,34 @@ func (s *fakeStorage) keys() []string {
 
 // sortedNames returns m's keys in order.
 func sortedNames[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+func (s *fakeStorage) setFailKey(f func(string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failKey = f
+}
+
+// value returns what is stored under key.
+func (s *fakeStorage) value(key string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data[key]
+}
+
+// batchesWith runs f and returns the write batches it made, as the keys
+// each set or deleted and the bytes set.
+func (s *fakeStorage) sizes() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.data))
+	for k, v := range s.data {
+		out[k] = len(v)
+	}
+	return out
+}
+
+func (s *fakeStorage) setBeforeWrite(f func(string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beforeWrite = f
+}
