@@ -165,7 +165,9 @@ func TestAStartFinishesAnInterruptedPurge(t *testing.T) {
 	for i := range 5 {
 		deliver(t, s, finding("d", "s", "t", "high", i), t0)
 	}
-	store.setFailKey(func(k string) bool { return strings.HasPrefix(k, entryKeyPrefix) && k <= entryKey(5) && k != entryKey(6) })
+	store.setFailKey(func(k string) bool {
+		return strings.HasPrefix(k, entryKeyPrefix) && k <= entryKey(5) && k != entryKey(6)
+	})
 	deliver(t, s, finding("d", "s", "t", "high", 6), t0) // entry 6 is written; the purge of 1-5 fails below
 	require.ErrorIs(t, compactNow(t, s), ErrUnavailable)
 	crash(s)

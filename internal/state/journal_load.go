@@ -150,6 +150,7 @@ func newLoadedState() *loadedState {
 	return &loadedState{claims: map[string]*claimRecord{}, scans: map[string]*ScanRecord{},
 		domains: map[string]*DomainRecord{}, counts: map[string]*DomainCounts{}}
 }
+
 // restore fills the backend from a loaded state: expired claims are
 // dropped, and the indexes rebuilt in their original order.
 func (b *memoryBackend) restore(start time.Time, s *loadedState, now time.Time) {
@@ -211,4 +212,3 @@ func (b *memoryBackend) restore(start time.Time, s *loadedState, now time.Time) 
 		b.journal.dirty = newDirtySet() // what was restored is already saved
 	}
 }
-

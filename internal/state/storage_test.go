@@ -24,7 +24,7 @@ type fakeStorage struct {
 	// beforeWrite, when set, is called with each key a write sets or
 	// deletes, before it is written.
 	beforeWrite func(string)
-	block   chan struct{}
+	block       chan struct{}
 }
 
 func newFakeStorage() *fakeStorage { return &fakeStorage{data: map[string][]byte{}} }
