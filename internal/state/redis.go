@@ -48,15 +48,19 @@ const (
 
 // redisBackend keeps the dedup claims and the scan state in Redis, shared
 // by every replica. Claims are changed by small Lua scripts (atomic by
-// Redis); the scan state by the rules through optimistic transactions
-// (WATCH, then MULTI/EXEC, retried when another replica got there first,
-// redis_watch.go), so that the rules are written once, in Go.
+// Redis); the scan state by the rules, written once, in Go, through
+// optimistic steps: run on this replica's cache of Redis and applied by a
+// script if what they read is still so (redis_fast.go), else run again;
+// or, for what the cache cannot serve, through WATCH and MULTI/EXEC
+// (redis_watch.go).
 type redisBackend struct {
 	cfg     Config
 	counts  *Counts
 	client  redis.UniversalClient
 	keys    redisKeys
 	replica string
+	cache   *valueCache
+	locks   *keyLocks
 
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
@@ -82,7 +86,7 @@ func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}count
 // replica's counters, so that a restarted replica continues them.
 func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*State, error) {
 	b := &redisBackend{cfg: cfg, client: rc.Client, keys: redisKeys{rc.KeyPrefix}, replica: rc.Replica,
-		changed: map[string]DomainRecord{}}
+		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks()}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
 		return nil, errors.Join(err, rc.Client.Close())

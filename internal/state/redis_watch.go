@@ -9,13 +9,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
-	return b.updateWatch(ctx, h, now, fn)
-}
-
-// An update as an optimistic transaction: it WATCHes every key it reads, a
-// round trip each, then applies the writes in one MULTI/EXEC, retried when
-// another replica got there first.
+// The slow way to update: an optimistic transaction that WATCHes every key
+// it reads, a round trip each, then applies the writes in one MULTI/EXEC,
+// retried when another replica got there first. It serves what the fast
+// way (redis_fast.go) cannot: the oldest open scans, read only when
+// max_open_scans is exceeded.
 
 // updateWatch runs fn in WATCH/MULTI/EXEC steps until one applies.
 func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
@@ -24,8 +22,9 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 		watch = append(watch, b.keys.claim(h.key))
 	}
 	for range maxTxAttempts {
-		r := &watchReader{ctx: ctx, keys: b.keys}
+		r := &watchReader{ctx: ctx, keys: b.keys, reads: map[string]cached{}}
 		tx := newRedisTx(b, r, now)
+		written := map[string]cached{}
 		var insight Insight
 		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
 			r.rtx = rtx
@@ -43,7 +42,7 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 				return err
 			}
 			_, err = rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				return tx.commit(pipeWriter{ctx: ctx, p: p}, h, insight)
+				return tx.commit(pipeWriter{ctx: ctx, p: p, written: written}, h, insight)
 			})
 			return err
 		}, watch...)
@@ -53,6 +52,13 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 		if err != nil {
 			return Insight{}, unavailable(err)
 		}
+		// What was read and written was Redis's at the EXEC: the fast way
+		// starts from it.
+		b.cache.storeAll(r.reads)
+		b.cache.storeAll(written)
+		if r.openRead {
+			b.cache.setOpen(r.open + tx.openDelta())
+		}
 		tx.applied()
 		return insight, nil
 	}
@@ -61,9 +67,12 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 
 // watchReader reads Redis, WATCHing every key it reads.
 type watchReader struct {
-	ctx  context.Context
-	rtx  *redis.Tx
-	keys redisKeys
+	ctx      context.Context
+	rtx      *redis.Tx
+	keys     redisKeys
+	reads    map[string]cached
+	open     int
+	openRead bool
 }
 
 func (r *watchReader) get(key string) (string, bool, error) {
@@ -73,10 +82,12 @@ func (r *watchReader) get(key string) (string, bool, error) {
 	raw, err := r.rtx.Get(r.ctx, key).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
+		r.reads[key] = cached{}
 		return "", false, nil
 	case err != nil:
 		return "", false, err
 	}
+	r.reads[key] = cached{raw: raw, found: true}
 	return raw, true, nil
 }
 
@@ -85,6 +96,7 @@ func (r *watchReader) openCount() (int, error) {
 		return 0, err
 	}
 	n, err := r.rtx.ZCard(r.ctx, r.keys.open()).Result()
+	r.open, r.openRead = int(n), err == nil
 	return int(n), err
 }
 
@@ -97,16 +109,19 @@ func (r *watchReader) oldestOpen(n int) ([]string, error) {
 
 // pipeWriter queues a Tx's writes in a MULTI/EXEC.
 type pipeWriter struct {
-	ctx context.Context
-	p   redis.Pipeliner
+	ctx     context.Context
+	p       redis.Pipeliner
+	written map[string]cached // the values set or deleted, for the cache
 }
 
 func (w pipeWriter) set(key, raw string, ttl time.Duration) {
 	w.p.Set(w.ctx, key, raw, ttl)
+	w.written[key] = cached{raw: raw, found: true}
 }
 
 func (w pipeWriter) del(key string) {
 	w.p.Del(w.ctx, key)
+	w.written[key] = cached{}
 }
 
 func (w pipeWriter) zadd(key string, score float64, member string) {
