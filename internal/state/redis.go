@@ -61,6 +61,7 @@ type redisBackend struct {
 	replica string
 	cache   *valueCache
 	locks   *keyLocks
+	settles settleQueue
 
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
@@ -159,8 +160,12 @@ func (b *redisBackend) forgetCounts(ctx context.Context, names []string) error {
 	return unavailable(b.client.HDel(ctx, b.keys.counts(b.replica), fields...).Err())
 }
 
-// close closes the client: it is the state's (see RedisConfig).
-func (b *redisBackend) close(context.Context) error { return b.client.Close() }
+// close closes the client, once the settles in flight are answered: it
+// is the state's (see RedisConfig).
+func (b *redisBackend) close(context.Context) error {
+	b.settles.senders.Wait()
+	return b.client.Close()
+}
 
 // staleCandidates lists up to n open scans first seen before cutoff.
 func (b *redisBackend) staleCandidates(ctx context.Context, cutoff time.Time, n int) ([]string, error) {
