@@ -29,6 +29,9 @@ type settleReq struct {
 }
 
 func (b *redisBackend) settle(ctx context.Context, h held, done bool, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return unavailable(err) // not sent, as a cancelled command is not
+	}
 	req := &settleReq{h: h, done: done, now: now, res: make(chan error, 1)}
 	q := &b.settles
 	q.mu.Lock()

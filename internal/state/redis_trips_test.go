@@ -135,6 +135,22 @@ func TestAWebhookCostsTwoRoundTripsAndItsSettle(t *testing.T) {
 	}
 }
 
+// A Redis that forgot the scripts (restarted, SCRIPT FLUSH) is sent them
+// again: by the update's EVALSHA, and by each settle of a group.
+func TestScriptsForgottenByRedisAreSentAgain(t *testing.T) {
+	m := miniredis.RunT(t)
+	s, trips := tripState(t, m.Addr(), "a")
+	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer client.Close()
+	require.NoError(t, client.ScriptFlush(context.Background()).Err())
+	require.NoError(t, webhook(context.Background(), s, tripFinding(0), t0))
+	got, _ := trips.take()
+	assert.Equal(t, 6, got, "claim, update and settle: each EVALSHA answered NOSCRIPT, then EVAL")
+	require.NoError(t, webhook(context.Background(), s, tripFinding(1), t0))
+	got, _ = trips.take()
+	assert.Equal(t, 3, got, "loaded again")
+}
+
 // gate holds every pipeline, once armed, until it is opened.
 type gate struct {
 	armed   atomic.Bool
