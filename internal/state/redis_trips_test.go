@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
@@ -62,21 +63,29 @@ const tripScans = 4
 // round trips counted from here on.
 func tripState(tb testing.TB, addr, replica string, hooks ...redis.Hook) (*State, *readCounter) {
 	tb.Helper()
+	return tripStateWith(tb, testConfig(), addr, replica, hooks...)
+}
+
+func tripStateWith(tb testing.TB, cfg Config, addr, replica string, hooks ...redis.Hook) (*State, *readCounter) {
+	tb.Helper()
 	trips := &readCounter{}
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, PoolSize: 64})
 	client.AddHook(trips)
 	for _, h := range hooks {
 		client.AddHook(h)
 	}
-	s, err := NewRedis(context.Background(), testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: replica}, t0)
+	s, err := NewRedis(context.Background(), cfg, RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: replica}, t0)
 	require.NoError(tb, err)
 	tb.Cleanup(func() { require.NoError(tb, s.Close(context.Background())) })
-	for i := range tripScans {
-		require.NoError(tb, webhook(context.Background(), s, started("d", fmt.Sprint(i)), t0))
+	for i := range tripScans { // another replica may have opened them
+		if err := webhook(context.Background(), s, started("d", fmt.Sprint(i)), t0); err != nil {
+			require.ErrorContains(tb, err, "status")
+		}
 	}
-	// Warm: the scripts loaded, each scan seen once since.
+	// Warm: the scripts loaded, each scan seen twice since.
 	for i := range 2 * tripScans {
-		require.NoError(tb, webhook(context.Background(), s, tripFinding(-1-i), t0))
+		body := finding("d", fmt.Sprint(i%tripScans), "warm-"+replica, "high", i)
+		require.NoError(tb, webhook(context.Background(), s, body, t0))
 	}
 	trips.take()
 	return s, trips
@@ -131,6 +140,79 @@ func TestAWebhookCostsTwoRoundTripsAndItsSettle(t *testing.T) {
 				assert.Equal(t, 2, recorded, "claim and record of finding %d", i)
 				assert.Equal(t, 1, settled, "settle of finding %d", i)
 			}
+		})
+	}
+}
+
+// On either server, a replica whose cached scan another replica changed
+// costs one retry, and the scan counts both replicas' findings.
+func TestAStaleCacheCostsOneRetry(t *testing.T) {
+	for _, server := range tripServers {
+		t.Run(server.name, func(t *testing.T) {
+			addr := server.start(t)
+			a, trips := tripState(t, addr, "a")
+			b, _ := tripState(t, addr, "b")
+			ctx := context.Background()
+			require.NoError(t, webhook(ctx, b, tripFinding(tripScans), t0)) // scan 0, behind a's back
+			d, e, err := claimed(ctx, a, tripFinding(2*tripScans), t0)      // scan 0 again
+			require.NoError(t, err)
+			trips.take()
+			require.NoError(t, a.Record(ctx, &d, &e, t0))
+			got, _ := trips.take()
+			assert.Equal(t, 2, got, "the script, then again on what it answered")
+			require.NoError(t, a.Settle(ctx, d, true, t0))
+			client := redis.NewClient(&redis.Options{Addr: addr})
+			defer client.Close()
+			raw, err := client.Get(ctx, "detectify/{detectify}scan:"+scanKey("d", "0")).Result()
+			require.NoError(t, err)
+			var rec ScanRecord
+			require.NoError(t, json.Unmarshal([]byte(raw), &rec))
+			// Warm-ups: 2 findings of scan 0 by each replica, then one each.
+			assert.Equal(t, int64(6), rec.Delivered)
+		})
+	}
+}
+
+// Three replicas on either server, webhooks at once: findings of open
+// scans are each counted once, and new scans past max_open_scans (the
+// WATCH path) evict exactly the excess between them.
+func TestReplicasAtOnceCountEachOnce(t *testing.T) {
+	for _, server := range tripServers {
+		t.Run(server.name, func(t *testing.T) {
+			addr := server.start(t)
+			cfg := testConfig()
+			cfg.MaxOpenScans = 10
+			var rs []*State
+			for _, name := range []string{"a", "b", "c"} {
+				s, _ := tripStateWith(t, cfg, addr, name)
+				rs = append(rs, s)
+			}
+			const findings, opened = 90, 30
+			// The findings first: an evicted scan would be opened again
+			// by a late one.
+			atOnce := func(n int, body func(i int) string) {
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() { assert.NoError(t, webhook(context.Background(), rs[i%3], body(i), t0)) })
+				}
+				wg.Wait()
+			}
+			atOnce(findings, tripFinding)
+			atOnce(opened, func(i int) string { return started(fmt.Sprintf("new%d", i), "s") })
+			var total, evicted int64
+			for _, s := range rs {
+				m, err := s.Metrics(context.Background(), true)
+				require.NoError(t, err)
+				total += m["d"].Counts.Findings["high"]
+				evicted += s.TakeTelemetry().EvictedScans
+			}
+			assert.Equal(t, int64(findings+3*2*tripScans), total, "with the warm-ups")
+			client := redis.NewClient(&redis.Options{Addr: addr})
+			defer client.Close()
+			open, err := client.ZCard(context.Background(), "detectify/{detectify}open").Result()
+			require.NoError(t, err)
+			assert.Equal(t, int64(cfg.MaxOpenScans), open)
+			assert.Equal(t, int64(tripScans+opened)-open, evicted)
 		})
 	}
 }
