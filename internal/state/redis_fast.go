@@ -87,6 +87,9 @@ return {1, open, redis.call('ZCARD', KEYS[1])}
 // WATCH serves.
 var errSlowPath = errors.New("redis: the step needs the slow path")
 
+// update runs fn on the cache and has updateScript check and apply it,
+// again on what the script answered until it applies; fn's error too is
+// only returned once what it read is checked.
 func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
 	var locked []string
 	unlock := func() {}
@@ -119,8 +122,6 @@ func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn fu
 				return Insight{}, unavailable(err)
 			}
 		}
-		// An error of fn is only returned once its reads are checked too:
-		// it may come of a stale cache.
 		if h == nil && len(r.reads) == 0 && !r.openRead && len(w.ops) == 0 {
 			return insight, unavailable(fnErr) // nothing to check, nothing to write
 		}
@@ -132,7 +133,7 @@ func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn fu
 			continue // another replica changed what the step read: again
 		}
 		if fnErr != nil {
-			return Insight{}, unavailable(fnErr)
+			return Insight{}, unavailable(fnErr) // not of a stale cache: checked
 		}
 		tx.applied()
 		return insight, nil
