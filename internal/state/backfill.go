@@ -153,6 +153,7 @@ func (s *State) TakeBackfill(ctx context.Context, id, owner string, now time.Tim
 	var job BackfillJob
 	taken := false
 	_, err := s.update(ctx, nil, now, func(tx Tx) (Insight, error) {
+		job, taken = BackfillJob{}, false // of this run only: fn may run again
 		scan, found, err := tx.Scan(id)
 		if err != nil || !found || !scan.Backfill.active() {
 			return Insight{}, err
@@ -291,6 +292,7 @@ type BackfillSummary struct {
 func (s *State) BackfillSummary(ctx context.Context, job BackfillJob) (BackfillSummary, error) {
 	var out BackfillSummary
 	_, err := s.update(ctx, nil, time.Time{}, func(tx Tx) (Insight, error) {
+		out = BackfillSummary{}
 		domain, err := tx.Domain(job.Domain)
 		if err == nil && domain.LastScan != nil && domain.LastScan.Scan == job.ID {
 			out = BackfillSummary{Backfilled: domain.LastScan.Backfilled, Undelivered: domain.LastScan.Undelivered}

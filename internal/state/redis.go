@@ -48,15 +48,20 @@ const (
 
 // redisBackend keeps the dedup claims and the scan state in Redis, shared
 // by every replica. Claims are changed by small Lua scripts (atomic by
-// Redis); the scan state by the rules through optimistic transactions
-// (WATCH, then MULTI/EXEC, retried when another replica got there first),
-// so that the rules are written once, in Go.
+// Redis); the scan state by the rules, written once, in Go, through
+// optimistic steps: run on this replica's cache of Redis and applied by a
+// script if what they read is still so (redis_fast.go), else run again;
+// or, for what the cache cannot serve, through WATCH and MULTI/EXEC
+// (redis_watch.go).
 type redisBackend struct {
 	cfg     Config
 	counts  *Counts
 	client  redis.UniversalClient
 	keys    redisKeys
 	replica string
+	cache   *valueCache
+	locks   *keyLocks
+	settles settleQueue
 
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
@@ -82,7 +87,7 @@ func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}count
 // replica's counters, so that a restarted replica continues them.
 func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*State, error) {
 	b := &redisBackend{cfg: cfg, client: rc.Client, keys: redisKeys{rc.KeyPrefix}, replica: rc.Replica,
-		changed: map[string]DomainRecord{}}
+		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks()}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
 		return nil, errors.Join(err, rc.Client.Close())
@@ -102,44 +107,6 @@ func unavailable(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: redis: %w", ErrUnavailable, err)
-}
-
-func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
-	var watch []string
-	if h != nil {
-		watch = append(watch, b.keys.claim(h.key))
-	}
-	for range maxTxAttempts {
-		tx := &redisTx{b: b, ctx: ctx, now: now, scans: map[string]*redisScan{}, domains: map[string]*DomainRecord{}}
-		var insight Insight
-		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
-			tx.rtx = rtx
-			if len(watch) > 0 {
-				owner, err := rtx.HGet(ctx, watch[0], "owner").Result()
-				if err != nil && !errors.Is(err, redis.Nil) {
-					return err
-				}
-				if owner != h.claim.owner {
-					return ErrClaimLost
-				}
-			}
-			var err error
-			if insight, err = fn(tx); err != nil {
-				return err
-			}
-			_, err = rtx.TxPipelined(ctx, func(p redis.Pipeliner) error { return tx.commit(p, h, insight) })
-			return err
-		}, watch...)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue // another replica changed what this update read: again
-		}
-		if err != nil {
-			return Insight{}, unavailable(err)
-		}
-		tx.applied()
-		return insight, nil
-	}
-	return Insight{}, fmt.Errorf("%w: redis: too many concurrent updates of the same scan", ErrUnavailable)
 }
 
 func (b *redisBackend) sync(context.Context) error { return nil } // every change is in Redis when made
@@ -193,8 +160,12 @@ func (b *redisBackend) forgetCounts(ctx context.Context, names []string) error {
 	return unavailable(b.client.HDel(ctx, b.keys.counts(b.replica), fields...).Err())
 }
 
-// close closes the client: it is the state's (see RedisConfig).
-func (b *redisBackend) close(context.Context) error { return b.client.Close() }
+// close closes the client, once the settles in flight are answered: it
+// is the state's (see RedisConfig).
+func (b *redisBackend) close(context.Context) error {
+	b.settles.senders.Wait()
+	return b.client.Close()
+}
 
 // staleCandidates lists up to n open scans first seen before cutoff.
 func (b *redisBackend) staleCandidates(ctx context.Context, cutoff time.Time, n int) ([]string, error) {
@@ -306,223 +277,4 @@ func (b *redisBackend) domainTTL() time.Duration {
 		return b.cfg.DomainIdleTimeout
 	}
 	return domainRetention
-}
-
-// redisTx reads through WATCH and buffers its writes for one MULTI/EXEC.
-type redisTx struct {
-	b       *redisBackend
-	ctx     context.Context
-	rtx     *redis.Tx
-	now     time.Time
-	scans   map[string]*redisScan
-	domains map[string]*DomainRecord // what this Tx wrote
-	read    map[string]DomainRecord  // what it read
-	counts  []countWrite
-}
-
-type redisScan struct {
-	rec     ScanRecord
-	found   bool // existed before this Tx
-	wasOpen bool
-	written bool
-	deleted bool
-}
-
-type countWrite struct {
-	key      CounterKey
-	n        int64
-	overflow bool
-}
-
-func (t *redisTx) Scan(id string) (ScanRecord, bool, error) {
-	if s, ok := t.scans[id]; ok {
-		if s.deleted {
-			return ScanRecord{}, false, nil
-		}
-		return s.rec, s.found || s.written, nil
-	}
-	key := t.b.keys.scan(id)
-	if err := t.rtx.Watch(t.ctx, key).Err(); err != nil {
-		return ScanRecord{}, false, err
-	}
-	raw, err := t.rtx.Get(t.ctx, key).Bytes()
-	s := &redisScan{}
-	switch {
-	case errors.Is(err, redis.Nil):
-	case err != nil:
-		return ScanRecord{}, false, err
-	default:
-		if err := json.Unmarshal(raw, &s.rec); err != nil {
-			return ScanRecord{}, false, fmt.Errorf("redis: scan %q is unreadable: %w", id, err)
-		}
-		s.found, s.wasOpen = true, s.rec.Open()
-	}
-	t.scans[id] = s
-	return s.rec, s.found, nil
-}
-
-func (t *redisTx) PutScan(id string, rec ScanRecord) {
-	s := t.scans[id]
-	if s == nil { // not read first: the rules always read, but be safe
-		s = &redisScan{}
-		t.scans[id] = s
-	}
-	s.rec, s.written, s.deleted = rec, true, false
-}
-
-func (t *redisTx) DeleteScan(id string) {
-	s := t.scans[id]
-	if s == nil {
-		s = &redisScan{}
-		t.scans[id] = s
-	}
-	s.deleted, s.written = true, false
-}
-
-func (t *redisTx) Domain(name string) (DomainRecord, error) {
-	if d, ok := t.domains[name]; ok {
-		return *d, nil
-	}
-	if t.read == nil {
-		t.read = map[string]DomainRecord{}
-	}
-	if d, ok := t.read[name]; ok {
-		return d, nil
-	}
-	key := t.b.keys.domain(name)
-	if err := t.rtx.Watch(t.ctx, key).Err(); err != nil {
-		return DomainRecord{}, err
-	}
-	var rec DomainRecord
-	raw, err := t.rtx.Get(t.ctx, key).Bytes()
-	switch {
-	case errors.Is(err, redis.Nil):
-	case err != nil:
-		return DomainRecord{}, err
-	default:
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return DomainRecord{}, fmt.Errorf("redis: domain %q is unreadable: %w", name, err)
-		}
-	}
-	t.read[name] = rec
-	return rec, nil
-}
-
-func (t *redisTx) PutDomain(name string, rec DomainRecord) { t.domains[name] = &rec }
-
-// openDelta is how many scans this Tx opens, less those it closes.
-func (t *redisTx) openDelta() int {
-	n := 0
-	for _, s := range t.scans {
-		open := s.written && s.rec.Open()
-		switch {
-		case open && !s.wasOpen:
-			n++
-		case !open && s.wasOpen && (s.written || s.deleted):
-			n--
-		}
-	}
-	return n
-}
-
-func (t *redisTx) OpenScans() (int, error) {
-	if err := t.rtx.Watch(t.ctx, t.b.keys.open()).Err(); err != nil {
-		return 0, err
-	}
-	n, err := t.rtx.ZCard(t.ctx, t.b.keys.open()).Result()
-	return int(n) + t.openDelta(), err
-}
-
-func (t *redisTx) OldestOpen(n int) ([]string, error) {
-	if err := t.rtx.Watch(t.ctx, t.b.keys.open()).Err(); err != nil {
-		return nil, err
-	}
-	ids, err := t.rtx.ZRange(t.ctx, t.b.keys.open(), 0, int64(n+len(t.scans))-1).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, n)
-	for _, id := range ids {
-		if s, ok := t.scans[id]; ok && (s.deleted || s.written && !s.rec.Open()) {
-			continue // closed by this Tx
-		}
-		if len(out) < n {
-			out = append(out, id)
-		}
-	}
-	return out, nil
-}
-
-func (t *redisTx) Count(k CounterKey, n int64) {
-	resolved, overflow := t.b.counts.resolve(k, t.now)
-	t.counts = append(t.counts, countWrite{key: resolved, n: n, overflow: overflow})
-}
-
-// commit queues the Tx's writes, and the claim marked counted.
-func (t *redisTx) commit(p redis.Pipeliner, h *held, insight Insight) error {
-	k := t.b.keys
-	for id, s := range t.scans {
-		switch {
-		case s.deleted:
-			p.Del(t.ctx, k.scan(id))
-			p.ZRem(t.ctx, k.open(), id)
-			p.ZRem(t.ctx, k.backfills(), id)
-		case s.written:
-			raw, err := json.Marshal(s.rec)
-			if err != nil {
-				return err
-			}
-			p.Set(t.ctx, k.scan(id), raw, t.b.scanTTL())
-			if s.rec.Open() {
-				p.ZAdd(t.ctx, k.open(), redis.Z{Score: float64(s.rec.FirstSeen.UnixMilli()), Member: id})
-			} else {
-				p.ZRem(t.ctx, k.open(), id)
-			}
-			if s.rec.Backfill.active() {
-				p.ZAdd(t.ctx, k.backfills(), redis.Z{Score: float64(s.rec.Backfill.Due.UnixMilli()), Member: id})
-			} else if s.found {
-				p.ZRem(t.ctx, k.backfills(), id)
-			}
-		}
-	}
-	for name, rec := range t.domains {
-		raw, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		p.Set(t.ctx, k.domain(name), raw, t.b.domainTTL())
-		p.ZAdd(t.ctx, k.domainIndex(), redis.Z{Score: float64(t.now.UnixMilli()), Member: name})
-	}
-	if len(t.domains) > 0 {
-		// The index keeps the newest max_domains; a record left out of it
-		// expires with its key.
-		p.ZRemRangeByRank(t.ctx, k.domainIndex(), 0, -int64(t.b.cfg.MaxDomains)-1)
-	}
-	if len(t.counts) > 0 {
-		key := k.counts(t.b.replica)
-		for _, c := range t.counts {
-			p.HIncrBy(t.ctx, key, countField(c.key.Domain, metricNames[c.key.Metric], c.key.Value), c.n)
-		}
-		p.Expire(t.ctx, key, countsRetention)
-	}
-	if h != nil {
-		raw, err := json.Marshal(insight)
-		if err != nil {
-			return err
-		}
-		p.HSet(t.ctx, k.claim(h.key), "counted", "1", "insight", string(raw))
-	}
-	return nil
-}
-
-// applied brings this replica's copy up to date once the Tx committed.
-func (t *redisTx) applied() {
-	for _, c := range t.counts {
-		t.b.counts.addResolved(c.key, c.n, c.overflow, t.now)
-	}
-	t.b.mu.Lock()
-	defer t.b.mu.Unlock()
-	for name, rec := range t.domains {
-		t.b.changed[name] = *rec
-	}
 }

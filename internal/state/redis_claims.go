@@ -103,21 +103,4 @@ func (b *redisBackend) claim(ctx context.Context, key Key, now time.Time) (Claim
 	return c, nil
 }
 
-func (b *redisBackend) settle(ctx context.Context, h held, done bool, now time.Time) error {
-	flag := "0"
-	if done {
-		flag = "1"
-	}
-	evicted, err := settleScript.Run(ctx, b.client, []string{b.keys.claim(h.key), b.keys.settled()},
-		h.claim.owner, flag, now.UnixMilli(), b.cfg.DedupWindow.Milliseconds(), b.cfg.DedupMaxEntries, h.key[:]).Int64()
-	if err != nil {
-		return unavailable(err)
-	}
-	if evicted < 0 {
-		return ErrClaimLost
-	}
-	b.evictedClaims.Add(evicted)
-	return nil
-}
-
 func (b *redisBackend) evictedDeliveries() int64 { return b.evictedClaims.Swap(0) }

@@ -1,0 +1,322 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The fast way to update, one round trip: the rules run on this replica's
+// cache of Redis (redis_cache.go), noting what they read; one script then
+// checks that Redis still holds what was read and, if so, applies the
+// writes. If not, it answers what Redis holds, and the rules run again on
+// that. With one replica the cache is always right; with several, a stale
+// value costs a retry, as a failed WATCH did.
+
+// updateScript checks a step's reads and applies its writes, or nothing.
+//
+// KEYS: the open index, then the keys checked and written. ARGV: the held
+// claim's key index (0: none) and owner; the open index's size the step
+// read (empty: not read); the number of checks, then each check as a key
+// index and the value read ('=' and the value, or '!': absent); then the
+// writes, each an operation and its arguments (see opWriter).
+//
+// It answers {-1} when the claim was lost; {1, open before, open after}
+// when applied; {0, open size, the checked keys' values} when not.
+var updateScript = redis.NewScript(`
+local claim = tonumber(ARGV[1])
+if claim > 0 and redis.call('HGET', KEYS[claim], 'owner') ~= ARGV[2] then
+  return {-1}
+end
+local open = redis.call('ZCARD', KEYS[1])
+local stale = ARGV[3] ~= '' and open ~= tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local reply = {0, open}
+for c = 0, n - 1 do
+  local v = redis.call('GET', KEYS[tonumber(ARGV[5 + 2 * c])])
+  local want = ARGV[6 + 2 * c]
+  if v then
+    stale = stale or want ~= '=' .. v
+  else
+    stale = stale or want ~= '!'
+  end
+  reply[3 + c] = v
+end
+if stale then
+  return reply
+end
+local a = 5 + 2 * n
+while a <= #ARGV do
+  local op, k = ARGV[a], KEYS[tonumber(ARGV[a + 1])]
+  if op == 'set' then
+    redis.call('SET', k, ARGV[a + 2], 'PX', ARGV[a + 3])
+    a = a + 4
+  elseif op == 'del' then
+    redis.call('DEL', k)
+    a = a + 2
+  elseif op == 'zadd' then
+    redis.call('ZADD', k, ARGV[a + 2], ARGV[a + 3])
+    a = a + 4
+  elseif op == 'zrem' then
+    redis.call('ZREM', k, ARGV[a + 2])
+    a = a + 3
+  elseif op == 'trim' then
+    redis.call('ZREMRANGEBYRANK', k, 0, -tonumber(ARGV[a + 2]) - 1)
+    a = a + 3
+  elseif op == 'hincrby' then
+    redis.call('HINCRBY', k, ARGV[a + 2], ARGV[a + 3])
+    a = a + 4
+  elseif op == 'pexpire' then
+    redis.call('PEXPIRE', k, ARGV[a + 2])
+    a = a + 3
+  elseif op == 'hset' then
+    redis.call('HSET', k, ARGV[a + 2], ARGV[a + 3])
+    a = a + 4
+  else
+    return redis.error_reply('unknown operation ' .. op)
+  end
+end
+return {1, open, redis.call('ZCARD', KEYS[1])}
+`)
+
+// errSlowPath stops a step that asked the cache for what only Redis under
+// WATCH serves.
+var errSlowPath = errors.New("redis: the step needs the slow path")
+
+// update runs fn on the cache and has updateScript check and apply it,
+// again on what the script answered until it applies; fn's error too is
+// only returned once what it read is checked.
+func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
+	var locked []string
+	unlock := func() {}
+	defer func() { unlock() }()
+	// Each turn either takes the locks a step needs or makes a round trip.
+	for range 2 * maxTxAttempts {
+		r := &cacheReader{cache: b.cache, reads: map[string]cached{}}
+		tx := newRedisTx(b, r, now)
+		insight, fnErr := fn(tx)
+		if r.slow {
+			unlock()
+			unlock = func() {}
+			return b.updateWatch(ctx, h, now, fn)
+		}
+		if keys := r.touched(tx); !subset(keys, locked) {
+			unlock()
+			var err error
+			if unlock, err = b.locks.lock(ctx, keys); err != nil {
+				unlock = func() {}
+				return Insight{}, unavailable(err)
+			}
+			locked = keys
+			if !r.current() {
+				continue // changed while this waited: again, on what is cached now
+			}
+		}
+		w := newOpWriter(b.keys.open())
+		if fnErr == nil {
+			if err := tx.commit(w, h, insight); err != nil {
+				return Insight{}, unavailable(err)
+			}
+		}
+		if h == nil && len(r.reads) == 0 && !r.openRead && len(w.ops) == 0 {
+			return insight, unavailable(fnErr) // nothing to check, nothing to write
+		}
+		applied, err := b.runUpdate(ctx, h, r, w)
+		if err != nil {
+			return Insight{}, unavailable(err)
+		}
+		if !applied {
+			continue // another replica changed what the step read: again
+		}
+		if fnErr != nil {
+			return Insight{}, unavailable(fnErr) // not of a stale cache: checked
+		}
+		tx.applied()
+		return insight, nil
+	}
+	return Insight{}, fmt.Errorf("%w: redis: too many concurrent updates of the same scan", ErrUnavailable)
+}
+
+// runUpdate sends the step's checks and writes in one script, and brings
+// the cache up to date with its answer: what was written, or what Redis
+// holds.
+func (b *redisBackend) runUpdate(ctx context.Context, h *held, r *cacheReader, w *opWriter) (applied bool, err error) {
+	claim, owner := "0", ""
+	if h != nil {
+		claim, owner = w.key(b.keys.claim(h.key)), h.claim.owner
+	}
+	open := ""
+	if r.openRead {
+		open = strconv.Itoa(r.open)
+	}
+	checked := make([]string, 0, len(r.reads))
+	args := make([]any, 0, 4+2*len(r.reads)+len(w.ops))
+	args = append(args, claim, owner, open, len(r.reads))
+	for key, v := range r.reads {
+		want := "!"
+		if v.found {
+			want = "=" + v.raw
+		}
+		checked = append(checked, key)
+		args = append(args, w.key(key), want)
+	}
+	args = append(args, w.ops...)
+	res, err := updateScript.Run(ctx, b.client, w.keys, args...).Slice()
+	if err != nil {
+		return false, err
+	}
+	if len(res) == 1 {
+		return false, ErrClaimLost
+	}
+	if len(res) < 2 {
+		return false, fmt.Errorf("redis: unexpected answer %v", res)
+	}
+	status, _ := res[0].(int64)
+	if status == 1 && len(res) == 3 {
+		before, _ := res[1].(int64)
+		after, _ := res[2].(int64)
+		b.cache.addOpen(int(after - before))
+		b.cache.storeAll(w.written)
+		return true, nil
+	}
+	open64, _ := res[1].(int64)
+	b.cache.setOpen(int(open64))
+	for i, key := range checked {
+		var v cached
+		if 2+i < len(res) {
+			v.raw, v.found = res[2+i].(string)
+		}
+		b.cache.store(key, v)
+	}
+	return false, nil
+}
+
+// cacheReader reads a step from the cache and notes what it read, for the
+// script to check.
+type cacheReader struct {
+	cache    *valueCache
+	reads    map[string]cached
+	open     int
+	openRead bool
+	slow     bool
+}
+
+func (r *cacheReader) get(key string) (string, bool, error) {
+	v := r.cache.get(key)
+	r.reads[key] = v
+	return v.raw, v.found, nil
+}
+
+func (r *cacheReader) openCount() (int, error) {
+	r.open, r.openRead = r.cache.openCount(), true
+	return r.open, nil
+}
+
+// oldestOpen is only needed past max_open_scans: the slow path serves it
+// (a range of the index cannot be checked as cheaply as its size).
+func (r *cacheReader) oldestOpen(int) ([]string, error) {
+	r.slow = true
+	return nil, errSlowPath
+}
+
+// current reports whether the cache still holds what the step read.
+func (r *cacheReader) current() bool {
+	for key, v := range r.reads {
+		if r.cache.get(key) != v {
+			return false
+		}
+	}
+	return !r.openRead || r.cache.openCount() == r.open
+}
+
+// touched are the keys the step read or wrote, and the open index when it
+// read its size: those it locks.
+func (r *cacheReader) touched(tx *redisTx) []string {
+	keys := make([]string, 0, len(r.reads)+len(tx.scans)+len(tx.domains)+1)
+	for key := range r.reads {
+		keys = append(keys, key)
+	}
+	for id := range tx.scans {
+		keys = append(keys, tx.b.keys.scan(id))
+	}
+	for name := range tx.domains {
+		keys = append(keys, tx.b.keys.domain(name))
+	}
+	if r.openRead {
+		keys = append(keys, tx.b.keys.open())
+	}
+	return keys
+}
+
+// subset reports whether every key is in locked.
+func subset(keys, locked []string) bool {
+	for _, k := range keys {
+		found := false
+		for _, l := range locked {
+			if k == l {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// opWriter encodes a step's writes for updateScript: keys as indexes
+// into KEYS, each write an operation name and its arguments.
+type opWriter struct {
+	keys    []string
+	index   map[string]string
+	ops     []any
+	written map[string]cached // the values set or deleted, for the cache
+}
+
+func newOpWriter(open string) *opWriter {
+	return &opWriter{keys: []string{open}, index: map[string]string{open: "1"}, written: map[string]cached{}}
+}
+
+// key is key's index in KEYS, added if new.
+func (w *opWriter) key(key string) string {
+	i, ok := w.index[key]
+	if !ok {
+		w.keys = append(w.keys, key)
+		i = strconv.Itoa(len(w.keys))
+		w.index[key] = i
+	}
+	return i
+}
+
+func (w *opWriter) set(key, raw string, ttl time.Duration) {
+	w.ops = append(w.ops, "set", w.key(key), raw, ttl.Milliseconds())
+	w.written[key] = cached{raw: raw, found: true}
+}
+
+func (w *opWriter) del(key string) {
+	w.ops = append(w.ops, "del", w.key(key))
+	w.written[key] = cached{}
+}
+
+func (w *opWriter) zadd(key string, score float64, member string) {
+	w.ops = append(w.ops, "zadd", w.key(key), strconv.FormatFloat(score, 'f', -1, 64), member)
+}
+
+func (w *opWriter) zrem(key, member string) { w.ops = append(w.ops, "zrem", w.key(key), member) }
+func (w *opWriter) trim(key string, keep int64) {
+	w.ops = append(w.ops, "trim", w.key(key), keep)
+}
+func (w *opWriter) hincrby(key, field string, n int64) {
+	w.ops = append(w.ops, "hincrby", w.key(key), field, n)
+}
+func (w *opWriter) expire(key string, ttl time.Duration) {
+	w.ops = append(w.ops, "pexpire", w.key(key), ttl.Milliseconds())
+}
+func (w *opWriter) hset(key, field, value string) {
+	w.ops = append(w.ops, "hset", w.key(key), field, value)
+}
