@@ -1,9 +1,9 @@
 package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver"
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -231,20 +231,22 @@ func parseAnswer(err error) answer {
 // readBody reads the whole body; confighttp has already bounded it by
 // max_request_body_size, after decompression too.
 func readBody(req *http.Request) ([]byte, error) {
-	var buf bytes.Buffer
-	if n := req.ContentLength; n > 0 { // at most max_request_body_size
-		// ReadFrom wants MinRead bytes free before each read, the one that
-		// sees the end of the body too.
-		buf.Grow(int(n) + bytes.MinRead)
+	n := req.ContentLength // at most max_request_body_size
+	if n <= 0 {
+		return io.ReadAll(req.Body) // chunked: the length is not known
 	}
-	_, err := buf.ReadFrom(req.Body)
-	return buf.Bytes(), err
+	// One allocation of the announced size: net/http ends the body there.
+	body := make([]byte, n)
+	if _, err := io.ReadFull(req.Body, body); err != nil {
+		return nil, err
+	}
+	return body, nil
 }
 
 // isJSONContentType accepts JSON media types, text/plain (some senders label
 // JSON so) and no Content-Type at all.
 func isJSONContentType(contentType string) bool {
-	if contentType == "" {
+	if contentType == "" || contentType == "application/json" { // what Detectify sends: no parsing
 		return true
 	}
 	mediaType, _, err := mime.ParseMediaType(contentType)
