@@ -62,6 +62,7 @@ type redisBackend struct {
 	cache   *valueCache
 	locks   *keyLocks
 	settles settleQueue
+	known   *knownDeliveries
 
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
@@ -87,7 +88,7 @@ func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}count
 // replica's counters, so that a restarted replica continues them.
 func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*State, error) {
 	b := &redisBackend{cfg: cfg, client: rc.Client, keys: redisKeys{rc.KeyPrefix}, replica: rc.Replica,
-		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks()}
+		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks(), known: newKnownDeliveries(cfg)}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
 		return nil, errors.Join(err, rc.Client.Close())
@@ -113,7 +114,9 @@ func (b *redisBackend) sync(context.Context) error { return nil } // every chang
 
 func (b *redisBackend) checkpoint() {} // nothing to rewrite: Redis keeps each key
 
-func (b *redisBackend) maintain(time.Time) {} // every key expires by itself
+// maintain forgets the known deliveries past the window; every key in
+// Redis expires by itself.
+func (b *redisBackend) maintain(now time.Time) { b.known.expire(now) }
 
 func (b *redisBackend) gaugesChangedRecords(records map[string]DomainRecord) {
 	b.mu.Lock()

@@ -114,7 +114,11 @@ func (b *redisBackend) sendGroup(ctx context.Context, group []*settleReq) {
 		})
 	}
 	for i, r := range group {
-		r.res <- b.settled(cmds[i])
+		err := b.settled(cmds[i])
+		if err == nil && r.done {
+			b.known.remember(r.h.key, r.h.claim.added)
+		}
+		r.res <- err
 	}
 }
 
