@@ -62,7 +62,7 @@ func (v *signatureVerifier) verify(values []string, body []byte) error {
 func (v *signatureVerifier) signs(pool *sync.Pool, got [sha256.Size]byte, body []byte) bool {
 	mac := pool.Get().(hash.Hash)
 	defer pool.Put(mac)
-	mac.Reset() // back to the keyed state
+	mac.Reset()            // back to the keyed state
 	_, _ = mac.Write(body) // a hash's Write never fails
 	var sum [sha256.Size]byte
 	return hmac.Equal(got[:], mac.Sum(sum[:0]))

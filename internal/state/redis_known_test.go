@@ -59,4 +59,3 @@ func TestKnownDeliveriesAreBounded(t *testing.T) {
 	k.expire(t0.Add(cfg.DedupWindow + time.Hour))
 	assert.Zero(t, k.settled.len(), "and forgotten past the window")
 }
-
