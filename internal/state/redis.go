@@ -83,6 +83,9 @@ func (k redisKeys) backfills() string      { return k.prefix + "{detectify}backf
 func (k redisKeys) domain(n string) string { return k.prefix + "{detectify}domain:" + n }
 func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}counts:" + r }
 
+// step is where a step without a claim keeps its token (redis_fast.go).
+func (k redisKeys) step(token string) string { return k.prefix + "{detectify}step:" + token }
+
 // NewRedis keeps the state in Redis, shared by replicas. It loads this
 // replica's counters, so that a restarted replica continues them.
 func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*State, error) {
