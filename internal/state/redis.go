@@ -166,6 +166,9 @@ func (b *redisBackend) forgetCounts(ctx context.Context, names []string) error {
 // close closes the client, once the settles in flight are answered: it
 // is the state's (see RedisConfig).
 func (b *redisBackend) close(context.Context) error {
+	b.settles.mu.Lock()
+	b.settles.closed = true
+	b.settles.mu.Unlock()
 	b.settles.senders.Wait()
 	return b.client.Close()
 }

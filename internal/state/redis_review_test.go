@@ -175,3 +175,28 @@ func TestASubMillisecondTTLDoesNotFailTheScript(t *testing.T) {
 		})
 	}
 }
+
+// Settles still arriving while the state closes (handlers past the drain
+// deadline): close does not race the settle queue's WaitGroup (go test
+// -race), and a settle after it is ErrUnavailable, never sent.
+func TestSettlesDuringCloseDoNotRaceIt(t *testing.T) {
+	for range 20 {
+		m := miniredis.RunT(t)
+		client := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+		s, err := NewRedis(context.Background(), testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: "a"}, t0)
+		require.NoError(t, err)
+		var ds []Delivery
+		for i := range 32 {
+			d, _, err := claimed(context.Background(), s, tripFinding(i), t0)
+			require.NoError(t, err)
+			ds = append(ds, d)
+		}
+		var wg sync.WaitGroup
+		for _, d := range ds[1:] {
+			wg.Go(func() { _ = s.Settle(context.Background(), d, true, t0) })
+		}
+		require.NoError(t, s.Close(context.Background()))
+		wg.Wait()
+		assert.ErrorIs(t, s.Settle(context.Background(), ds[0], true, t0), ErrUnavailable)
+	}
+}
