@@ -84,6 +84,9 @@ func (k redisKeys) backfills() string      { return k.prefix + "{detectify}backf
 func (k redisKeys) domain(n string) string { return k.prefix + "{detectify}domain:" + n }
 func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}counts:" + r }
 
+// step is where a step without a claim keeps its token (redis_fast.go).
+func (k redisKeys) step(token string) string { return k.prefix + "{detectify}step:" + token }
+
 // NewRedis keeps the state in Redis, shared by replicas. It loads this
 // replica's counters, so that a restarted replica continues them.
 func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*State, error) {
@@ -166,6 +169,9 @@ func (b *redisBackend) forgetCounts(ctx context.Context, names []string) error {
 // close closes the client, once the settles in flight are answered: it
 // is the state's (see RedisConfig).
 func (b *redisBackend) close(context.Context) error {
+	b.settles.mu.Lock()
+	b.settles.closed = true
+	b.settles.mu.Unlock()
 	b.settles.senders.Wait()
 	return b.client.Close()
 }

@@ -20,25 +20,37 @@ import (
 // updateScript checks a step's reads and applies its writes, or nothing.
 //
 // KEYS: the open index, then the keys checked and written. ARGV: the held
-// claim's key index (0: none) and owner; the open index's size the step
-// read (empty: not read); the number of checks, then each check as a key
-// index and the value read ('=' and the value, or '!': absent); then the
-// writes, each an operation and its arguments (see opWriter).
+// claim's key index (0: none) and owner; the step's key index (0: none)
+// and token, and that key's TTL in ms (0: it keeps its own, the claim's);
+// the open index's size the step read (empty: not read); the number of
+// checks, then each check as a key index and the value read ('=' and the
+// value, or '!': absent); then the writes, each an operation and its
+// arguments (see opWriter).
+//
+// A step that writes is applied once: its token is kept in the step's key
+// (the claim's hash, else a key of its own for claimLease), and the same
+// script sent again (go-redis resends a command whose reply was lost) is
+// answered as applied, not checked again against its own writes.
 //
 // It answers {-1} when the claim was lost; {1, open before, open after}
-// when applied; {0, open size, the checked keys' values} when not.
+// when applied (or {1, 0, what it changed of the open index} when applied
+// before); {0, open size, the checked keys' values} when not.
 var updateScript = redis.NewScript(`
+local step = tonumber(ARGV[3])
+if step > 0 and redis.call('HGET', KEYS[step], 'step') == ARGV[4] then
+  return {1, 0, tonumber(redis.call('HGET', KEYS[step], 'opened')) or 0}
+end
 local claim = tonumber(ARGV[1])
 if claim > 0 and redis.call('HGET', KEYS[claim], 'owner') ~= ARGV[2] then
   return {-1}
 end
 local open = redis.call('ZCARD', KEYS[1])
-local stale = ARGV[3] ~= '' and open ~= tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
+local stale = ARGV[6] ~= '' and open ~= tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
 local reply = {0, open}
 for c = 0, n - 1 do
-  local v = redis.call('GET', KEYS[tonumber(ARGV[5 + 2 * c])])
-  local want = ARGV[6 + 2 * c]
+  local v = redis.call('GET', KEYS[tonumber(ARGV[8 + 2 * c])])
+  local want = ARGV[9 + 2 * c]
   if v then
     stale = stale or want ~= '=' .. v
   else
@@ -49,7 +61,7 @@ end
 if stale then
   return reply
 end
-local a = 5 + 2 * n
+local a = 8 + 2 * n
 while a <= #ARGV do
   local op, k = ARGV[a], KEYS[tonumber(ARGV[a + 1])]
   if op == 'set' then
@@ -80,7 +92,14 @@ while a <= #ARGV do
     return redis.error_reply('unknown operation ' .. op)
   end
 end
-return {1, open, redis.call('ZCARD', KEYS[1])}
+local after = redis.call('ZCARD', KEYS[1])
+if step > 0 then
+  redis.call('HSET', KEYS[step], 'step', ARGV[4], 'opened', after - open)
+  if ARGV[5] ~= '0' then
+    redis.call('PEXPIRE', KEYS[step], ARGV[5])
+  end
+end
+return {1, open, after}
 `)
 
 // errSlowPath stops a step that asked the cache for what only Redis under
@@ -149,13 +168,24 @@ func (b *redisBackend) runUpdate(ctx context.Context, h *held, r *cacheReader, w
 	if h != nil {
 		claim, owner = w.key(b.keys.claim(h.key)), h.claim.owner
 	}
+	// A step that writes carries a token, so that the script sent again
+	// after a lost reply is not applied twice.
+	step, token, stepTTL := "0", "", int64(0)
+	if len(w.ops) > 0 {
+		token = newEpoch()
+		if h != nil {
+			step = claim
+		} else {
+			step, stepTTL = w.key(b.keys.step(token)), claimLease.Milliseconds()
+		}
+	}
 	open := ""
 	if r.openRead {
 		open = strconv.Itoa(r.open)
 	}
 	checked := make([]string, 0, len(r.reads))
-	args := make([]any, 0, 4+2*len(r.reads)+len(w.ops))
-	args = append(args, claim, owner, open, len(r.reads))
+	args := make([]any, 0, 7+2*len(r.reads)+len(w.ops))
+	args = append(args, claim, owner, step, token, stepTTL, open, len(r.reads))
 	for key, v := range r.reads {
 		want := "!"
 		if v.found {
@@ -293,8 +323,12 @@ func (w *opWriter) key(key string) string {
 	return i
 }
 
+// millis is a TTL in ms for the script: at least 1, as go-redis rounds it,
+// since SET PX 0 fails after the step's earlier writes were made.
+func millis(ttl time.Duration) int64 { return max(1, ttl.Milliseconds()) }
+
 func (w *opWriter) set(key, raw string, ttl time.Duration) {
-	w.ops = append(w.ops, "set", w.key(key), raw, ttl.Milliseconds())
+	w.ops = append(w.ops, "set", w.key(key), raw, millis(ttl))
 	w.written[key] = cached{raw: raw, found: true}
 }
 
@@ -315,7 +349,7 @@ func (w *opWriter) hincrby(key, field string, n int64) {
 	w.ops = append(w.ops, "hincrby", w.key(key), field, n)
 }
 func (w *opWriter) expire(key string, ttl time.Duration) {
-	w.ops = append(w.ops, "pexpire", w.key(key), ttl.Milliseconds())
+	w.ops = append(w.ops, "pexpire", w.key(key), millis(ttl))
 }
 func (w *opWriter) hset(key, field, value string) {
 	w.ops = append(w.ops, "hset", w.key(key), field, value)

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -18,8 +19,12 @@ type settleQueue struct {
 	mu      sync.Mutex
 	queued  []*settleReq
 	sending bool
+	closed  bool           // no settle is queued after close
 	senders sync.WaitGroup // close waits for the sender
 }
+
+// errClosed is a settle after close.
+var errClosed = errors.New("redis: the state is closed")
 
 type settleReq struct {
 	h    held
@@ -35,6 +40,11 @@ func (b *redisBackend) settle(ctx context.Context, h held, done bool, now time.T
 	req := &settleReq{h: h, done: done, now: now, res: make(chan error, 1)}
 	q := &b.settles
 	q.mu.Lock()
+	if q.closed {
+		// So that no sender is added while close waits for them.
+		q.mu.Unlock()
+		return unavailable(errClosed)
+	}
 	q.queued = append(q.queued, req)
 	start := !q.sending
 	if start {

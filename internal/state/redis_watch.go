@@ -17,7 +17,9 @@ import (
 
 // updateWatch runs fn in WATCH/MULTI/EXEC steps until one applies.
 func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
-	var watch []string
+	// The open index, which a step here reads anyway: a ClusterClient
+	// refuses a WATCH of no key, which a step without a claim would be.
+	watch := []string{b.keys.open()}
 	if h != nil {
 		watch = append(watch, b.keys.claim(h.key))
 	}
@@ -28,8 +30,8 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 		var insight Insight
 		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
 			r.rtx = rtx
-			if len(watch) > 0 {
-				owner, err := rtx.HGet(ctx, watch[0], "owner").Result()
+			if h != nil {
+				owner, err := rtx.HGet(ctx, b.keys.claim(h.key), "owner").Result()
 				if err != nil && !errors.Is(err, redis.Nil) {
 					return err
 				}
