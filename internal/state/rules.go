@@ -112,28 +112,36 @@ func (r rules) evict(tx Tx, keep string) error {
 	if err != nil {
 		return err
 	}
-	evicted := 0
+	removed, evicted := 0, 0
 	for _, id := range oldest {
-		if id == keep || evicted == n-r.maxOpenScans {
+		if id == keep || removed == n-r.maxOpenScans {
 			continue
 		}
-		if err := r.forget(tx, id); err != nil {
+		found, err := r.forget(tx, id)
+		if err != nil {
 			return err
 		}
-		evicted++
+		removed++
+		if found {
+			evicted++
+		}
 	}
 	tx.Evicted(evicted)
 	return nil
 }
 
-// forget drops a scan and its place in its domain's list.
-func (r rules) forget(tx Tx, id string) error {
+// forget drops a scan and its place in its domain's list. One whose record
+// expired (Redis) only leaves the index of open scans: it is no eviction.
+func (r rules) forget(tx Tx, id string) (found bool, err error) {
 	scan, found, err := tx.Scan(id)
-	if err != nil || !found {
-		return err
+	if err != nil {
+		return false, err
 	}
 	tx.DeleteScan(id)
-	return r.closeInDomain(tx, scan.Domain, id)
+	if !found {
+		return false, nil
+	}
+	return true, r.closeInDomain(tx, scan.Domain, id)
 }
 
 func (r rules) closeInDomain(tx Tx, domainName, id string) error {
