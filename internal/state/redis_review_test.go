@@ -51,7 +51,7 @@ func (c *dropConn) Read(p []byte) (int, error) {
 	if drop {
 		buf := make([]byte, 64<<10)
 		_, _ = c.Conn.Read(buf) // the reply: Redis ran the command
-		_ = c.Conn.Close()
+		_ = c.Close()
 		return 0, io.EOF
 	}
 	return c.Conn.Read(p)

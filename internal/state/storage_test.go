@@ -124,15 +124,7 @@ func (s *fakeStorage) setFailKey(f func(string) bool) {
 	s.failKey = f
 }
 
-// value returns what is stored under key.
-func (s *fakeStorage) value(key string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.data[key]
-}
-
-// batchesWith runs f and returns the write batches it made, as the keys
-// each set or deleted and the bytes set.
+// sizes returns the size of each stored value.
 func (s *fakeStorage) sizes() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
