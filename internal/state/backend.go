@@ -63,7 +63,6 @@ type Claim struct {
 	// Insight is what the record of a body counted before carries.
 	Insight Insight
 	owner   string
-	added   time.Time // when the body was first claimed (Redis only)
 }
 
 // ClaimStatus is what a store knew of a body when it was claimed.

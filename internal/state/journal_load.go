@@ -31,6 +31,8 @@ func (j *journal) load(ctx context.Context, now time.Time) (bool, error) {
 		if err != nil || !found {
 			return false, err
 		}
+		// The first compaction purges this version's entries after it.
+		j.compactor.manifest.Seq = j.seq
 	} else {
 		var m manifestFile
 		if err := json.Unmarshal(raw, &m); err != nil {

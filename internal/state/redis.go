@@ -32,6 +32,11 @@ const (
 	// claimLease is how long a replica holds a body it is processing; a
 	// replica that dies while holding one is taken over after it.
 	claimLease = time.Minute
+	// stepTokenTTL keeps the token of a step without a claim (dedup off)
+	// for as long as go-redis may send its script again after a lost reply
+	// (at once, within the client's timeouts): a key per webhook, so kept
+	// short, where the claim's hash keeps it otherwise.
+	stepTokenTTL = 15 * time.Second
 	// maxTxAttempts bounds the retries of an update that met another
 	// replica's update of the same keys.
 	maxTxAttempts = 32
@@ -61,8 +66,7 @@ type redisBackend struct {
 	replica string
 	cache   *valueCache
 	locks   *keyLocks
-	settles settleQueue
-	known   *knownDeliveries
+	batch   scriptBatch // claims and settles, sent in groups
 
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
@@ -91,7 +95,7 @@ func (k redisKeys) step(token string) string { return k.prefix + "{detectify}ste
 // replica's counters, so that a restarted replica continues them.
 func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*State, error) {
 	b := &redisBackend{cfg: cfg, client: rc.Client, keys: redisKeys{rc.KeyPrefix}, replica: rc.Replica,
-		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks(), known: newKnownDeliveries(cfg)}
+		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks()}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
 		return nil, errors.Join(err, rc.Client.Close())
@@ -117,9 +121,7 @@ func (b *redisBackend) sync(context.Context) error { return nil } // every chang
 
 func (b *redisBackend) checkpoint() {} // nothing to rewrite: Redis keeps each key
 
-// maintain forgets the known deliveries past the window; every key in
-// Redis expires by itself.
-func (b *redisBackend) maintain(now time.Time) { b.known.expire(now) }
+func (b *redisBackend) maintain(time.Time) {} // every key expires by itself
 
 func (b *redisBackend) gaugesChangedRecords(records map[string]DomainRecord) {
 	b.mu.Lock()
@@ -166,13 +168,13 @@ func (b *redisBackend) forgetCounts(ctx context.Context, names []string) error {
 	return unavailable(b.client.HDel(ctx, b.keys.counts(b.replica), fields...).Err())
 }
 
-// close closes the client, once the settles in flight are answered: it
-// is the state's (see RedisConfig).
+// close closes the client, once the claims and settles in flight are
+// answered: it is the state's (see RedisConfig).
 func (b *redisBackend) close(context.Context) error {
-	b.settles.mu.Lock()
-	b.settles.closed = true
-	b.settles.mu.Unlock()
-	b.settles.senders.Wait()
+	b.batch.mu.Lock()
+	b.batch.closed = true
+	b.batch.mu.Unlock()
+	b.batch.senders.Wait()
 	return b.client.Close()
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,7 +30,7 @@ var claimScript = redis.NewScript(`
 local added = redis.call('ZSCORE', KEYS[2], ARGV[5])
 if added then
   if tonumber(added) > tonumber(ARGV[2]) - tonumber(ARGV[4]) then
-    return {'duplicate', added}
+    return {'duplicate'}
   end
   redis.call('ZREM', KEYS[2], ARGV[5])
 end
@@ -42,13 +41,13 @@ if not state then
   return {'new'}
 end
 if state == 'settled' then
-  return {'duplicate', redis.call('HGET', KEYS[1], 'added') or ARGV[2]}
+  return {'duplicate'}
 end
 if state == 'inflight' and tonumber(redis.call('HGET', KEYS[1], 'lease')) > tonumber(ARGV[2]) then
   return {'busy'}
 end
 redis.call('HSET', KEYS[1], 'state', 'inflight', 'owner', ARGV[1], 'lease', tonumber(ARGV[2]) + tonumber(ARGV[3]))
-return {'taken', redis.call('HGET', KEYS[1], 'counted') or '', redis.call('HGET', KEYS[1], 'insight') or '', redis.call('HGET', KEYS[1], 'added') or ARGV[2]}
+return {'taken', redis.call('HGET', KEYS[1], 'counted') or '', redis.call('HGET', KEYS[1], 'insight') or ''}
 `)
 
 // settleScript ends a claim its owner still holds: released, it stays a
@@ -80,30 +79,25 @@ return 0
 `)
 
 func (b *redisBackend) claim(ctx context.Context, key Key, now time.Time) (Claim, error) {
-	if b.known.delivered(key, now) {
-		return Claim{Status: ClaimDuplicate}, nil // no round trip: settled is final
-	}
 	owner := newEpoch()
-	res, err := claimScript.Run(ctx, b.client, []string{b.keys.claim(key), b.keys.settled()},
-		owner, now.UnixMilli(), claimLease.Milliseconds(), b.cfg.DedupWindow.Milliseconds(), key[:]).StringSlice()
+	cmd, err := b.runBatched(ctx, claimScript, []string{b.keys.claim(key), b.keys.settled()},
+		owner, now.UnixMilli(), claimLease.Milliseconds(), b.cfg.DedupWindow.Milliseconds(), key[:])
+	if err != nil {
+		return Claim{}, err
+	}
+	res, err := cmd.StringSlice()
 	if err != nil {
 		return Claim{}, unavailable(err)
 	}
 	switch res[0] {
 	case "new":
-		return Claim{Status: ClaimNew, owner: owner, added: now}, nil
+		return Claim{Status: ClaimNew, owner: owner}, nil
 	case "duplicate":
-		if len(res) == 2 {
-			b.known.remember(key, msTime(res[1], now))
-		}
 		return Claim{Status: ClaimDuplicate}, nil
 	case "busy":
 		return Claim{Status: ClaimBusy}, nil
 	}
-	c := Claim{Status: ClaimNew, owner: owner, added: now}
-	if len(res) == 4 {
-		c.added = msTime(res[3], now)
-	}
+	c := Claim{Status: ClaimNew, owner: owner}
 	if len(res) >= 3 && res[1] == "1" {
 		c.Status = ClaimCounted
 		if err := json.Unmarshal([]byte(res[2]), &c.Insight); err != nil {
@@ -114,12 +108,3 @@ func (b *redisBackend) claim(ctx context.Context, key Key, now time.Time) (Claim
 }
 
 func (b *redisBackend) evictedDeliveries() int64 { return b.evictedClaims.Swap(0) }
-
-// msTime reads a time Redis keeps in Unix milliseconds, or else.
-func msTime(ms string, orElse time.Time) time.Time {
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil {
-		return orElse
-	}
-	return time.UnixMilli(n).UTC()
-}

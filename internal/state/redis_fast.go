@@ -28,7 +28,7 @@ import (
 // arguments (see opWriter).
 //
 // A step that writes is applied once: its token is kept in the step's key
-// (the claim's hash, else a key of its own for claimLease), and the same
+// (the claim's hash, else a key of its own for stepTokenTTL), and the same
 // script sent again (go-redis resends a command whose reply was lost) is
 // answered as applied, not checked again against its own writes.
 //
@@ -176,7 +176,7 @@ func (b *redisBackend) runUpdate(ctx context.Context, h *held, r *cacheReader, w
 		if h != nil {
 			step = claim
 		} else {
-			step, stepTTL = w.key(b.keys.step(token)), claimLease.Milliseconds()
+			step, stepTTL = w.key(b.keys.step(token)), stepTokenTTL.Milliseconds()
 		}
 	}
 	open := ""

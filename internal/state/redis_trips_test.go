@@ -284,7 +284,7 @@ func TestConcurrentSettlesShareARoundTrip(t *testing.T) {
 	for i := range n {
 		wg.Go(func() { errs[i] = s.Settle(ctx, ds[i], true, t0) })
 	}
-	q := &s.backend.(*redisBackend).settles
+	q := &s.backend.(*redisBackend).batch
 	require.Eventually(t, func() bool {
 		q.mu.Lock()
 		defer q.mu.Unlock()
