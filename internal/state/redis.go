@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,9 @@ type redisBackend struct {
 	cache   *valueCache
 	locks   *keyLocks
 	batch   scriptBatch // claims and settles, sent in groups
+	// names are this process's unique names for claims and steps: a
+	// random prefix and a counter, cheaper than random bytes each time.
+	names uniqueNames
 
 	mu      sync.Mutex
 	changed map[string]DomainRecord // domains this replica changed since the metrics took them
@@ -80,7 +84,7 @@ type redisBackend struct {
 type redisKeys struct{ prefix string }
 
 func (k redisKeys) claim(key Key) string {
-	return fmt.Sprintf("%s{detectify}claim:%x", k.prefix, key[:])
+	return k.prefix + "{detectify}claim:" + hex.EncodeToString(key[:])
 }
 func (k redisKeys) scan(id string) string  { return k.prefix + "{detectify}scan:" + id }
 func (k redisKeys) open() string           { return k.prefix + "{detectify}open" }
@@ -95,7 +99,7 @@ func (k redisKeys) step(token string) string { return k.prefix + "{detectify}ste
 // replica's counters, so that a restarted replica continues them.
 func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*State, error) {
 	b := &redisBackend{cfg: cfg, client: rc.Client, keys: redisKeys{rc.KeyPrefix}, replica: rc.Replica,
-		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks()}
+		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks(), names: uniqueNames{prefix: newEpoch()}}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
 		return nil, errors.Join(err, rc.Client.Close())
@@ -289,3 +293,11 @@ func (b *redisBackend) domainTTL() time.Duration {
 	}
 	return domainRetention
 }
+
+// uniqueNames names claims and steps uniquely across replicas and restarts.
+type uniqueNames struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func (u *uniqueNames) next() string { return u.prefix + "." + strconv.FormatUint(u.n.Add(1), 36) }

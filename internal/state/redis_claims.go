@@ -79,7 +79,7 @@ return 0
 `)
 
 func (b *redisBackend) claim(ctx context.Context, key Key, now time.Time) (Claim, error) {
-	owner := newEpoch()
+	owner := b.names.next()
 	cmd, err := b.runBatched(ctx, claimScript, []string{b.keys.claim(key), b.keys.settled()},
 		owner, now.UnixMilli(), claimLease.Milliseconds(), b.cfg.DedupWindow.Milliseconds(), key[:])
 	if err != nil {

@@ -172,7 +172,7 @@ func (b *redisBackend) runUpdate(ctx context.Context, h *held, r *cacheReader, w
 	// after a lost reply is not applied twice.
 	step, token, stepTTL := "0", "", int64(0)
 	if len(w.ops) > 0 {
-		token = newEpoch()
+		token = b.names.next()
 		if h != nil {
 			step = claim
 		} else {
