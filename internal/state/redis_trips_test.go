@@ -336,3 +336,35 @@ func BenchmarkRedisWebhook(b *testing.B) {
 		})
 	}
 }
+
+// Claims of concurrent requests go out together too, in the same groups
+// as the settles: sixteen claims in at most two round trips, each new.
+func TestConcurrentClaimsShareARoundTrip(t *testing.T) {
+	const n = 16
+	m := miniredis.RunT(t)
+	held := &gate{open: make(chan struct{})}
+	s, trips := tripState(t, m.Addr(), "a", held)
+	ctx := context.Background()
+	held.armed.Store(true)
+	defer held.release()
+	var got [n]Delivery
+	var errs [n]error
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { got[i], errs[i] = s.Claim(ctx, KeyOf([]byte(tripFinding(i))), t0) })
+	}
+	q := &s.backend.(*redisBackend).batch
+	require.Eventually(t, func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return int(held.held.Load())+len(q.queued) == n // one group in flight, held; the others queued
+	}, 10*time.Second, time.Millisecond)
+	held.release()
+	wg.Wait()
+	trip, _ := trips.take()
+	assert.LessOrEqual(t, trip, 2, "%d claims in two groups at most", n)
+	for i := range n {
+		require.NoError(t, errs[i])
+		assert.Equal(t, ClaimNew, got[i].Status)
+	}
+}
