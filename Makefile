@@ -189,15 +189,18 @@ unit:
 loss:
 	$(GO) test -count=1 -run 'TestNothingLost|TestPermanentFailures' .
 
-# Each fuzz target for a short while (make test), or long (make fuzz).
+# Each fuzz target for a short while (make test), or long (make fuzz). In
+# executions, not seconds: with a duration, Go 1.26's fuzz coordinator can
+# fail a target with "context deadline exceeded" at its end on a loaded
+# machine, no input to blame (golang/go#75804, fixed in Go 1.27).
 FUZZ_TARGETS := .:FuzzHandler ./internal/message:FuzzParse
-FUZZTIME     ?= 15s
+FUZZTIME     ?= 60000x
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do \
 	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; done
 
 fuzz:
-	$(MAKE) fuzz-short FUZZTIME=10m
+	$(MAKE) fuzz-short FUZZTIME=4000000x
 
 # The receiver against the newest collector release served here: its unit
 # tests with -race on every collector module upgraded, and a small ocb
