@@ -81,10 +81,26 @@ type redisBackend struct {
 
 // redisKeys names every key. All share one hash tag, so that a transaction
 // over several of them works on Redis Cluster too (one slot holds them).
-type redisKeys struct{ prefix string }
+type redisKeys struct {
+	prefix  string
+	settled string // every claim and settle names it
+}
 
+func newRedisKeys(prefix string) redisKeys {
+	return redisKeys{prefix: prefix, settled: prefix + "{detectify}settled"}
+}
+
+// claim is built in one allocation: every claim and settle names one.
 func (k redisKeys) claim(key Key) string {
-	return k.prefix + "{detectify}claim:" + hex.EncodeToString(key[:])
+	const tag = "{detectify}claim:"
+	var hexed [2 * len(Key{})]byte
+	hex.Encode(hexed[:], key[:])
+	var b strings.Builder
+	b.Grow(len(k.prefix) + len(tag) + len(hexed))
+	b.WriteString(k.prefix)
+	b.WriteString(tag)
+	b.Write(hexed[:])
+	return b.String()
 }
 func (k redisKeys) scan(id string) string  { return k.prefix + "{detectify}scan:" + id }
 func (k redisKeys) open() string           { return k.prefix + "{detectify}open" }
@@ -98,7 +114,7 @@ func (k redisKeys) step(token string) string { return k.prefix + "{detectify}ste
 // NewRedis keeps the state in Redis, shared by replicas. It loads this
 // replica's counters, so that a restarted replica continues them.
 func NewRedis(ctx context.Context, cfg Config, rc RedisConfig, now time.Time) (*State, error) {
-	b := &redisBackend{cfg: cfg, client: rc.Client, keys: redisKeys{rc.KeyPrefix}, replica: rc.Replica,
+	b := &redisBackend{cfg: cfg, client: rc.Client, keys: newRedisKeys(rc.KeyPrefix), replica: rc.Replica,
 		changed: map[string]DomainRecord{}, cache: newValueCache(cfg), locks: newKeyLocks(), names: uniqueNames{prefix: newEpoch()}}
 	start, saved, err := b.loadCounts(ctx, now)
 	if err != nil {
@@ -300,4 +316,13 @@ type uniqueNames struct {
 	n      atomic.Uint64
 }
 
-func (u *uniqueNames) next() string { return u.prefix + "." + strconv.FormatUint(u.n.Add(1), 36) }
+func (u *uniqueNames) next() string {
+	var digits [13]byte // the longest uint64 in base 36
+	n := strconv.AppendUint(digits[:0], u.n.Add(1), 36)
+	var b strings.Builder
+	b.Grow(len(u.prefix) + 1 + len(n))
+	b.WriteString(u.prefix)
+	b.WriteByte('.')
+	b.Write(n)
+	return b.String()
+}

@@ -39,7 +39,8 @@ func (b *redisBackend) runBatched(ctx context.Context, script *redis.Script, key
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err) // not sent, as a cancelled command is not
 	}
-	call := &scriptCall{script: script, keys: keys, args: args, res: make(chan *redis.Cmd, 1)}
+	call := scriptCalls.Get().(*scriptCall)
+	call.script, call.keys, call.args = script, keys, args
 	q := &b.batch
 	q.mu.Lock()
 	if q.closed {
@@ -61,11 +62,17 @@ func (b *redisBackend) runBatched(ctx context.Context, script *redis.Script, key
 	}
 	select {
 	case cmd := <-call.res:
+		*call = scriptCall{res: call.res}
+		scriptCalls.Put(call)
 		return cmd, nil
 	case <-ctx.Done():
+		// Not reused: the sender will still answer it.
 		return nil, unavailable(ctx.Err())
 	}
 }
+
+// scriptCalls are reused once answered, with their channel.
+var scriptCalls = sync.Pool{New: func() any { return &scriptCall{res: make(chan *redis.Cmd, 1)} }}
 
 // sendBatches sends the queued scripts, a group per round trip, until none
 // is left.
@@ -129,7 +136,7 @@ func (b *redisBackend) settle(ctx context.Context, h held, done bool, now time.T
 	if done {
 		flag = "1"
 	}
-	cmd, err := b.runBatched(ctx, settleScript, []string{b.keys.claim(h.key), b.keys.settled()},
+	cmd, err := b.runBatched(ctx, settleScript, []string{b.keys.claim(h.key), b.keys.settled},
 		h.claim.owner, flag, now.UnixMilli(), b.cfg.DedupWindow.Milliseconds(), b.cfg.DedupMaxEntries, h.key[:])
 	if err != nil {
 		return err

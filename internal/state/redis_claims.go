@@ -17,8 +17,6 @@ import (
 // So the replicas keep the same bound as the memory backend, and a
 // duplicate costs 32 bytes and a score, not a hash and a key name.
 
-func (k redisKeys) settled() string { return k.prefix + "{detectify}settled" }
-
 // claimScript claims a body: duplicate (settled within the window), new,
 // busy (held by a live lease), or taken over (pending, or its lease ran
 // out) with what it was counted as. A hash in state settled was left by
@@ -80,7 +78,7 @@ return 0
 
 func (b *redisBackend) claim(ctx context.Context, key Key, now time.Time) (Claim, error) {
 	owner := b.names.next()
-	cmd, err := b.runBatched(ctx, claimScript, []string{b.keys.claim(key), b.keys.settled()},
+	cmd, err := b.runBatched(ctx, claimScript, []string{b.keys.claim(key), b.keys.settled},
 		owner, now.UnixMilli(), claimLease.Milliseconds(), b.cfg.DedupWindow.Milliseconds(), key[:])
 	if err != nil {
 		return Claim{}, err

@@ -369,6 +369,37 @@ func TestConcurrentClaimsShareARoundTrip(t *testing.T) {
 	}
 }
 
+// A request that gives up while its claim is in flight gets unavailable,
+// and its late answer reaches nobody else: the next claims, one at a
+// time, each get their own (a delivered body is a duplicate, not the
+// abandoned claim's new).
+func TestAnAbandonedClaimsAnswerReachesNoOtherClaim(t *testing.T) {
+	m := miniredis.RunT(t)
+	held := &gate{open: make(chan struct{})}
+	s, _ := tripState(t, m.Addr(), "a", held)
+	delivered := tripFinding(0)
+	require.NoError(t, webhook(context.Background(), s, delivered, t0))
+
+	held.armed.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	abandoned := make(chan error, 1)
+	go func() {
+		_, err := s.Claim(ctx, KeyOf([]byte(tripFinding(1))), t0)
+		abandoned <- err
+	}()
+	require.Eventually(t, func() bool { return held.held.Load() == 1 }, 10*time.Second, time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-abandoned, ErrUnavailable)
+	held.armed.Store(false)
+	held.release()
+
+	for range 8 {
+		d, err := s.Claim(context.Background(), KeyOf([]byte(delivered)), t0)
+		require.NoError(t, err)
+		require.Equal(t, ClaimDuplicate, d.Status)
+	}
+}
+
 // BenchmarkRedisRedelivery measures what a redelivery costs this process
 // (CPU per claim answered duplicate, from getrusage) and in round trips,
 // with 32 claims at once per GOMAXPROCS: what `dedup_window` on costs with
