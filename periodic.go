@@ -43,7 +43,7 @@ func (r *detectifyReceiver) everyInterval(ctx context.Context) {
 	r.emitMetrics(ctx, true)
 	r.reportStalledScans(ctx, now)
 	if err := r.state.Maintain(ctx, now); err != nil {
-		r.stateFailed(ctx, "Could not forget idle Detectify domains", err)
+		r.stateFailed(ctx, "Could not maintain the Detectify state (forget idle domains; after a lost Redis reply, read the counters back)", err)
 	}
 	r.recordStateTelemetry(ctx)
 	r.state.Checkpoint()

@@ -102,8 +102,9 @@ type backend interface {
 	sync(ctx context.Context) error
 	// checkpoint asks for the saved state to be rewritten whole.
 	checkpoint()
-	// maintain forgets what has outlived its time.
-	maintain(now time.Time)
+	// maintain forgets what has outlived its time, and brings this
+	// replica's copies up to date where they may lag.
+	maintain(ctx context.Context, now time.Time) error
 	// domainRecords returns the domain records for the metrics: those changed
 	// since the last call, or all of them.
 	domainRecords(ctx context.Context, all bool) (map[string]DomainRecord, error)

@@ -313,7 +313,7 @@ func (b *memoryBackend) domainRecords(_ context.Context, all bool) (map[string]D
 
 // maintain forgets what has outlived its time: closed scans after
 // closedRetention, domains idle for domain_idle_timeout.
-func (b *memoryBackend) maintain(now time.Time) {
+func (b *memoryBackend) maintain(_ context.Context, now time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.expireClaimsLocked(now)
@@ -338,6 +338,7 @@ func (b *memoryBackend) maintain(now time.Time) {
 	b.openOrder.compact(b.openCount, b.openLive)
 	b.closedOrder.compact(len(b.scans)-b.openCount, b.closedLive)
 	b.domainOrder.compact(len(b.domains), b.domainLive)
+	return nil
 }
 
 func (b *memoryBackend) openLive(e queued[string]) bool {

@@ -68,6 +68,8 @@ type redisBackend struct {
 	cache   *valueCache
 	locks   *keyLocks
 	batch   scriptBatch // claims and settles, sent in groups
+	// reconcile raises the counters to Redis's after a lost reply.
+	reconcile countsReconcile
 	// names are this process's unique names for claims and steps: a
 	// random prefix and a counter, cheaper than random bytes each time.
 	names uniqueNames
@@ -141,7 +143,11 @@ func (b *redisBackend) sync(context.Context) error { return nil } // every chang
 
 func (b *redisBackend) checkpoint() {} // nothing to rewrite: Redis keeps each key
 
-func (b *redisBackend) maintain(time.Time) {} // every key expires by itself
+// maintain has nothing to forget (every key expires by itself); it raises
+// the replica's counters to Redis's after a lost reply (redis_counts.go).
+func (b *redisBackend) maintain(ctx context.Context, now time.Time) error {
+	return b.reconcileCounts(ctx, now)
+}
 
 func (b *redisBackend) gaugesChangedRecords(records map[string]DomainRecord) {
 	b.mu.Lock()
@@ -277,6 +283,12 @@ func (b *redisBackend) loadCounts(ctx context.Context, now time.Time) (time.Time
 	if len(fields) == 1 {
 		return start, nil, nil // none counted yet
 	}
+	return start, parseCounts(fields, now), nil
+}
+
+// parseCounts reads the fields of a replica's counters hash; seen is the
+// domains' time of last use.
+func parseCounts(fields map[string]string, seen time.Time) map[string]DomainCounts {
 	saved := map[string]DomainCounts{}
 	for field, v := range fields {
 		parts := strings.Split(field, "\x1f")
@@ -286,7 +298,7 @@ func (b *redisBackend) loadCounts(ctx context.Context, now time.Time) (time.Time
 		}
 		d := saved[parts[0]]
 		if d.Findings == nil {
-			d.Findings, d.Scans, d.Seen = map[string]int64{}, map[string]int64{}, now
+			d.Findings, d.Scans, d.Seen = map[string]int64{}, map[string]int64{}, seen
 		}
 		if parts[1] == metricNames[MetricScans] {
 			d.Scans[parts[2]] = n
@@ -295,7 +307,7 @@ func (b *redisBackend) loadCounts(ctx context.Context, now time.Time) (time.Time
 		}
 		saved[parts[0]] = d
 	}
-	return start, saved, nil
+	return saved
 }
 
 // scanTTL is how long a scan key lives after its last change.

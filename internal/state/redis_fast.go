@@ -144,7 +144,13 @@ func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn fu
 		if h == nil && len(r.reads) == 0 && !r.openRead && len(w.ops) == 0 {
 			return insight, unavailable(fnErr) // nothing to check, nothing to write
 		}
+		b.reconcile.steps.RLock()
 		applied, err := b.runUpdate(ctx, h, r, w)
+		b.reconcile.stepDone(fnErr == nil && len(tx.counts) > 0, err)
+		if err == nil && applied && fnErr == nil {
+			tx.applied()
+		}
+		b.reconcile.steps.RUnlock()
 		if err != nil {
 			return Insight{}, unavailable(err)
 		}
@@ -154,7 +160,6 @@ func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn fu
 		if fnErr != nil {
 			return Insight{}, unavailable(fnErr) // not of a stale cache: checked
 		}
-		tx.applied()
 		return insight, nil
 	}
 	return Insight{}, fmt.Errorf("%w: redis: too many concurrent updates of the same scan", ErrUnavailable)

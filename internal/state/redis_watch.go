@@ -28,6 +28,8 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 		tx := newRedisTx(b, r, now)
 		written := map[string]cached{}
 		var insight Insight
+		counted := false
+		b.reconcile.steps.RLock()
 		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
 			r.rtx = rtx
 			if h != nil {
@@ -43,15 +45,19 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 			if insight, err = fn(tx); err != nil {
 				return err
 			}
+			counted = len(tx.counts) > 0
 			_, err = rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				return tx.commit(pipeWriter{ctx: ctx, p: p, written: written}, h, insight)
 			})
 			return err
 		}, watch...)
 		if errors.Is(err, redis.TxFailedErr) {
+			b.reconcile.steps.RUnlock()
 			continue // another replica changed what this update read: again
 		}
+		b.reconcile.stepDone(counted, err)
 		if err != nil {
+			b.reconcile.steps.RUnlock()
 			return Insight{}, unavailable(err)
 		}
 		// What was read and written was Redis's at the EXEC: the fast way
@@ -62,6 +68,7 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 			b.cache.setOpen(r.open + tx.openDelta())
 		}
 		tx.applied()
+		b.reconcile.steps.RUnlock()
 		return insight, nil
 	}
 	return Insight{}, fmt.Errorf("%w: redis: too many concurrent updates of the same scan", ErrUnavailable)

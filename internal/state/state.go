@@ -236,10 +236,13 @@ func (s *State) Unstall(ctx context.Context, stalled []Stalled, now time.Time) e
 // every metrics_interval.
 func (s *State) Checkpoint() { s.backend.checkpoint() }
 
-// Maintain forgets what has outlived its time; the receiver calls it
-// periodically.
+// Maintain forgets what has outlived its time, and brings the counters
+// up to what Redis holds after a lost reply; the receiver calls it every
+// metrics_interval.
 func (s *State) Maintain(ctx context.Context, now time.Time) error {
-	s.backend.maintain(now)
+	if err := s.backend.maintain(ctx, now); err != nil {
+		return err
+	}
 	if s.cfg.DomainIdleTimeout > 0 {
 		if idle := s.counts.forgetIdle(now.Add(-s.cfg.DomainIdleTimeout)); len(idle) > 0 {
 			return s.backend.forgetCounts(ctx, idle)

@@ -1,0 +1,102 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A step whose reply is lost (a client without retries, as after a
+// stopped Redis's timeouts) may have been applied: Redis counted the
+// finding, the replica answered 503 and counted nothing, and the retry,
+// found counted, adds nothing. The next maintenance raises the replica's
+// counters to Redis's, and the retry does not count it again.
+func TestALostReplysCountReachesTheReplicasCounters(t *testing.T) {
+	for _, server := range tripServers {
+		t.Run(server.name, func(t *testing.T) {
+			addr := server.start(t)
+			d := &replyDropper{marker: []byte(updateScript.Hash())}
+			client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, Dialer: d.dialer(addr)})
+			s, err := NewRedis(context.Background(), testConfig(), RedisConfig{Client: client, KeyPrefix: "detectify/", Replica: "a"}, t0)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, s.Close(context.Background())) })
+			ctx := context.Background()
+			require.NoError(t, webhookAny(ctx, s, started("d", "s")))
+			require.NoError(t, webhookAny(ctx, s, finding("d", "s", "t", "high", 1)))
+
+			lost := finding("d", "s", "t", "high", 2)
+			d.armed.Store(true)
+			require.ErrorIs(t, webhookAny(ctx, s, lost), ErrUnavailable, "the reply is lost")
+			require.Equal(t, int32(1), d.hits.Load())
+			check := redis.NewClient(&redis.Options{Addr: addr})
+			defer check.Close()
+			n, err := check.HGet(ctx, "detectify/{detectify}counts:a", countField("d", "findings", "high")).Result()
+			require.NoError(t, err)
+			require.Equal(t, "2", n, "Redis applied the step")
+
+			require.NoError(t, s.Maintain(ctx, t0))
+			assert.Equal(t, int64(2), findingCount(t, s, "d", "high"), "raised to Redis's count")
+			require.NoError(t, webhookAny(ctx, s, lost), "the retry")
+			require.NoError(t, s.Maintain(ctx, t0))
+			assert.Equal(t, int64(2), findingCount(t, s, "d", "high"), "the retry, found counted, counts nothing")
+			require.NoError(t, webhookAny(ctx, s, finding("d", "s", "t", "high", 3)))
+			require.NoError(t, s.Maintain(ctx, t0), "no read owed any more")
+			assert.Equal(t, int64(3), findingCount(t, s, "d", "high"))
+			assert.Zero(t, s.backend.(*redisBackend).reconcile.owed.Load(), "two reads after the lost reply, then none")
+		})
+	}
+}
+
+// A read of the counters while steps run counts none of them twice: a
+// step applied in Redis but not yet counted here would otherwise be in
+// what the read raised the counters to, and then counted again.
+func TestReadingTheCountersBackWhileStepsRunCountsEachOnce(t *testing.T) {
+	const findings = 300
+	s, _ := tripState(t, miniredis.RunT(t).Addr(), "a")
+	b := s.backend.(*redisBackend)
+	before := findingCountOr0(t, s, "d", "high") // the warm-up's
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var reads sync.WaitGroup
+	reads.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			b.reconcile.owed.Store(reconcilesAfterDoubt)
+			assert.NoError(t, s.Maintain(ctx, t0))
+		}
+	})
+	var steps sync.WaitGroup
+	var next atomic.Int64
+	for range 8 {
+		steps.Go(func() {
+			for n := next.Add(1); n <= findings; n = next.Add(1) {
+				assert.NoError(t, webhook(ctx, s, finding("d", fmt.Sprint(n%tripScans), "c", "high", int(n)), t0))
+			}
+		})
+	}
+	steps.Wait()
+	close(stop)
+	reads.Wait()
+	assert.Equal(t, before+findings, findingCountOr0(t, s, "d", "high"))
+}
+
+func findingCountOr0(t *testing.T, s *State, domain, level string) int64 {
+	t.Helper()
+	m, err := s.Metrics(context.Background(), true)
+	require.NoError(t, err)
+	if m[domain].Counts == nil {
+		return 0
+	}
+	return m[domain].Counts.Findings[level]
+}
