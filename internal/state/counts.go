@@ -41,6 +41,16 @@ type domainCounts struct {
 	seen     time.Time
 }
 
+// newDomainCounts is a domain's counters when it is first counted: its
+// first levels' series start at 0.
+func newDomainCounts() *domainCounts {
+	d := &domainCounts{findings: make(map[string]int64), scans: make(map[string]int64)}
+	for _, level := range levelsStartedAtZero {
+		d.findings[level] = 0
+	}
+	return d
+}
+
 // DomainCounts is a copy of one domain's counters.
 type DomainCounts struct {
 	Findings map[string]int64 `json:"findings,omitempty"`
@@ -77,10 +87,7 @@ func (c *Counts) resolveLocked(k CounterKey, now time.Time) (resolved CounterKey
 			k, _ = c.resolveLocked(k, now)
 			return k, true
 		}
-		d = &domainCounts{findings: make(map[string]int64), scans: make(map[string]int64)}
-		for _, level := range levelsStartedAtZero {
-			d.findings[level] = 0
-		}
+		d = newDomainCounts()
 		c.domains[k.Domain] = d
 		c.changed[k.Domain] = true
 	}

@@ -63,7 +63,8 @@ func (c *Counts) raise(saved map[string]DomainCounts, now time.Time) {
 	for name, s := range saved {
 		d, known := c.domains[name]
 		if !known {
-			d = &domainCounts{findings: make(map[string]int64), scans: make(map[string]int64), seen: now}
+			d = newDomainCounts()
+			d.seen = now
 			c.domains[name] = d
 		}
 		raised := raiseValues(d.findings, s.Findings)
