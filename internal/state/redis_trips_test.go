@@ -255,6 +255,18 @@ func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 	}
 }
 
+// waitForOneGroupHeld waits until n scripts are either in the group the
+// gate holds or queued behind it.
+func waitForOneGroupHeld(t *testing.T, s *State, held *gate, n int) {
+	t.Helper()
+	q := &s.backend.(*redisBackend).batch
+	require.Eventually(t, func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return int(held.held.Load())+len(q.queued) == n
+	}, 10*time.Second, time.Millisecond)
+}
+
 // Settles of concurrent requests go out together: while one group is in
 // flight the others queue, and the next group takes them all, in one
 // round trip. Each request gets its own settle's answer: a claim taken
@@ -284,12 +296,7 @@ func TestConcurrentSettlesShareARoundTrip(t *testing.T) {
 	for i := range n {
 		wg.Go(func() { errs[i] = s.Settle(ctx, ds[i], true, t0) })
 	}
-	q := &s.backend.(*redisBackend).batch
-	require.Eventually(t, func() bool {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		return int(held.held.Load())+len(q.queued) == n // one group in flight, held; the others queued
-	}, 10*time.Second, time.Millisecond)
+	waitForOneGroupHeld(t, s, held, n)
 	held.release()
 	wg.Wait()
 	got, _ := trips.take()
@@ -353,12 +360,7 @@ func TestConcurrentClaimsShareARoundTrip(t *testing.T) {
 	for i := range n {
 		wg.Go(func() { got[i], errs[i] = s.Claim(ctx, KeyOf([]byte(tripFinding(i))), t0) })
 	}
-	q := &s.backend.(*redisBackend).batch
-	require.Eventually(t, func() bool {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		return int(held.held.Load())+len(q.queued) == n // one group in flight, held; the others queued
-	}, 10*time.Second, time.Millisecond)
+	waitForOneGroupHeld(t, s, held, n)
 	held.release()
 	wg.Wait()
 	trip, _ := trips.take()
