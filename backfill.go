@@ -414,19 +414,6 @@ func parseAPIFinding(obj json.RawMessage, job state.BackfillJob) (message.Event,
 	if e.Kind != message.KindFinding {
 		return message.Event{}, errors.New("not a finding object")
 	}
-	e.Domain, e.ScanID = job.Domain, job.ScanID
-	e.Attributes = setAttribute(e.Attributes, message.AttrDomain, job.Domain)
-	e.Attributes = setAttribute(e.Attributes, message.AttrScanID, job.ScanID)
+	e.SetScan(job.Domain, job.ScanID)
 	return e, nil
-}
-
-// setAttribute sets key to value, in place when attrs has it.
-func setAttribute(attrs []message.Attribute, key string, value any) []message.Attribute {
-	for i := range attrs {
-		if attrs[i].Key == key {
-			attrs[i].Value = value
-			return attrs
-		}
-	}
-	return append(attrs, message.Attribute{Key: key, Value: value})
 }

@@ -107,15 +107,13 @@ func (t *recordTranslator) putRecord(records plog.LogRecordSlice, name string, e
 	lr.Body().SetStr(body)
 
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(len(e.Attributes) + 8)
-	for _, a := range e.Attributes {
-		putValue(attrs, a.Key, a.Value)
-	}
+	attrs.EnsureCapacity(e.AttributeCount() + 8) // + the source, invalid fields and insight
+	e.PutAttributes(attrs)
 	if e.Kind == message.KindFinding {
 		attrs.PutStr(message.AttrFindingSource, source)
 	}
 	if len(e.InvalidFields) > 0 {
-		putValue(attrs, message.AttrInvalidFields, e.InvalidFields)
+		message.PutStrings(attrs, message.AttrInvalidFields, e.InvalidFields)
 	}
 	if e.DroppedFields > 0 {
 		attrs.PutInt(message.AttrDroppedFields, int64(e.DroppedFields))
@@ -216,35 +214,13 @@ func putInsight(attrs pcommon.Map, in state.Insight) {
 		attrs.PutBool(message.AttrScanPartial, true)
 	}
 	if len(in.LimitReached) > 0 {
-		putValue(attrs, message.AttrScanLimitReached, in.LimitReached)
+		message.PutStrings(attrs, message.AttrScanLimitReached, in.LimitReached)
 	}
 	if len(in.LimitedTitles) > 0 {
-		putValue(attrs, message.AttrScanLimitedTitles, in.LimitedTitles)
+		message.PutStrings(attrs, message.AttrScanLimitedTitles, in.LimitedTitles)
 	}
 	if in.Duration != nil {
 		attrs.PutDouble(message.AttrScanDuration, *in.Duration)
-	}
-}
-
-// putValue sets an attribute of one of the types message.Attribute holds.
-func putValue(attrs pcommon.Map, key string, value any) {
-	switch v := value.(type) {
-	case string:
-		attrs.PutStr(key, v)
-	case int64:
-		attrs.PutInt(key, v)
-	case float64:
-		attrs.PutDouble(key, v)
-	case bool:
-		attrs.PutBool(key, v)
-	case []string:
-		slice := attrs.PutEmptySlice(key)
-		slice.EnsureCapacity(len(v))
-		for _, s := range v {
-			slice.AppendEmpty().SetStr(s)
-		}
-	case []any:
-		_ = attrs.PutEmptySlice(key).FromRaw(v) // items of the same scalar types
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/seed"
 )
@@ -27,19 +28,17 @@ func parse(t *testing.T, body string) Event {
 
 // attr returns the value of the attribute key, and whether it is there.
 func attr(e Event, key string) (any, bool) {
-	for _, a := range e.Attributes {
-		if a.Key == key {
-			return a.Value, true
-		}
-	}
-	return nil, false
+	v, ok := attrMap(e)[key]
+	return v, ok
 }
 
-func attrMap(e Event) map[string]any {
-	m := make(map[string]any, len(e.Attributes))
-	for _, a := range e.Attributes {
-		m[a.Key] = a.Value
-	}
+// attrMap is the record's attributes as plain values (slices as []any).
+func attrMap(e Event) map[string]any { return attributesOf(e).AsRaw() }
+
+// attributesOf is what PutAttributes writes for e, in its order.
+func attributesOf(e Event) pcommon.Map {
+	m := pcommon.NewMap()
+	e.PutAttributes(m)
 	return m
 }
 
@@ -68,7 +67,7 @@ func TestNoBreakSpaceInStringsIsKept(t *testing.T) {
 	assert.Equal(t, "a\u00a0b \"\u00a0c", e.Title)
 	assert.Equal(t, `x\`, e.Domain)
 	tags, _ := attr(e, AttrFindingTags)
-	assert.Equal(t, []string{"\u00a0"}, tags)
+	assert.Equal(t, []any{"\u00a0"}, tags)
 	assert.Empty(t, e.InvalidFields)
 }
 
@@ -187,8 +186,8 @@ func TestClassicNullFieldsAreNotSent(t *testing.T) {
 	}
 	e := parse(t, "{"+strings.Join(fields, ",")+"}")
 	assert.Empty(t, e.InvalidFields, "null means not sent, not invalid")
-	assert.Empty(t, e.Attributes)
-	assert.Equal(t, Event{Attributes: []Attribute{}}, e)
+	assert.Empty(t, attrMap(e))
+	assert.Equal(t, Event{}, e)
 }
 
 func TestClassicEdgeValues(t *testing.T) {
@@ -206,8 +205,8 @@ func TestClassicEdgeValues(t *testing.T) {
 		{name: "zero counts", body: `{"critical_findings":0,"medium_findings":0,"notice_findings":0}`,
 			want: map[string]any{"detectify.scan.findings.critical": int64(0), "detectify.scan.findings.medium": int64(0), "detectify.scan.findings.notice": int64(0)}},
 		{name: "integer cvss", body: `{"cvss_score":10}`, want: map[string]any{AttrFindingCVSS: 10.0}},
-		{name: "empty tags", body: `{"tags":[]}`, want: map[string]any{AttrFindingTags: []string{}}},
-		{name: "tag objects", body: `{"tags":[{"name":"a"},"b"]}`, want: map[string]any{AttrFindingTags: []string{"a", "b"}}},
+		{name: "empty tags", body: `{"tags":[]}`, want: map[string]any{AttrFindingTags: []any{}}},
+		{name: "tag objects", body: `{"tags":[{"name":"a"},"b"]}`, want: map[string]any{AttrFindingTags: []any{"a", "b"}}},
 		{name: "unicode escapes", body: `{"title":"caf\u00e9 \ud83d\ude00"}`, want: map[string]any{AttrFindingTitle: "café 😀"}},
 		{name: "unknown fields are left in the body", body: `{"extra":{"nested":[1,"two",null]},"type":"event_scan_started","version":2,"x":null}`,
 			want: map[string]any{AttrEventType: "event_scan_started", AttrScanState: "started"}},
@@ -294,4 +293,10 @@ func TestReportIDs(t *testing.T) {
 			assert.Equal(t, tt.wantFinding, finding)
 		})
 	}
+}
+
+// The classic reader marks the fields it has read in a 32-bit mask.
+func TestClassicFieldsFitTheSeenMask(t *testing.T) {
+	assert.LessOrEqual(t, len(classicFields), 32)
+	assert.Len(t, classicFields, 8+len(countCategories))
 }

@@ -15,14 +15,15 @@ import (
 // adds later are searchable without a release.
 func parseCurrent(top objectFields, e *Event) error {
 	e.Format = FormatCurrent
-	r := currentReader{e: e}
+	var r currentReader
 	if v := top.get("event_type"); v != nil {
 		r.k.decodeString("event_type", v, &r.k.eventType)
 	}
 	e.Type = r.k.eventType.value
 	e.Kind, e.ScanState = classifyCurrent(e.Type)
+	r.kind = e.Kind
 	if v := top.get("timestamp"); v != nil {
-		r.timestamp(v)
+		e.Timestamp = r.timestamp(v)
 	}
 
 	name, subject := subjectOf(top, e.Kind)
@@ -36,6 +37,7 @@ func parseCurrent(top objectFields, e *Event) error {
 	}
 	r.used = make([]bool, len(subject.keys))
 	r.readDomain(name, subject)
+	e.Domain = r.k.domain.value
 	r.readScanID(name, subject, top)
 	r.readLinksAndCounts(subject, pathOf(name), r.used)
 	if name != "" {
@@ -63,8 +65,8 @@ func parseCurrent(top objectFields, e *Event) error {
 	}
 	e.FindingID, e.Location = r.k.findingID.value, r.k.location.value
 
-	documented := r.k.attributes(e)
-	f := flattener{limit: MaxAttributes - reservedAttributes - len(documented)}
+	e.doc, e.Counts = r.k.documented, r.k.counts
+	f := flattener{limit: MaxAttributes - reservedAttributes - e.documentedCount()}
 	if name != "" {
 		prefix := "detectify." + name + "."
 		for i, key := range subject.keys {
@@ -75,7 +77,7 @@ func parseCurrent(top objectFields, e *Event) error {
 			}
 		}
 	}
-	e.Attributes = append(documented, f.attrs...)
+	e.Extra = f.attrs
 	e.InvalidFields = r.k.invalid
 	e.DroppedFields = f.dropped
 	return nil
@@ -83,7 +85,7 @@ func parseCurrent(top objectFields, e *Event) error {
 
 // currentReader reads the known fields of a current-format message.
 type currentReader struct {
-	e      *Event
+	kind   Kind
 	k      known
 	scanID string
 	// used marks the subject's fields that became documented attributes (or
@@ -91,17 +93,18 @@ type currentReader struct {
 	used []bool
 }
 
-func (r *currentReader) timestamp(v *fastjson.Value) {
+// timestamp reads the event's time: zero when it is missing or invalid.
+func (r *currentReader) timestamp(v *fastjson.Value) time.Time {
 	if v.Type() == fastjson.TypeNull {
-		return
+		return time.Time{}
 	}
 	if v.Type() == fastjson.TypeString {
 		if t, err := time.Parse(time.RFC3339Nano, string(v.GetStringBytes())); err == nil {
-			r.e.Timestamp = t
-			return
+			return t
 		}
 	}
 	r.k.invalid = append(r.k.invalid, "timestamp")
+	return time.Time{}
 }
 
 // subjectNames are the subject objects named after their event.
@@ -153,7 +156,7 @@ func isCurrentTopField(key string) bool {
 // subject is the asset itself: its name comes first.
 func (r *currentReader) readDomain(name string, subject objectFields) {
 	keys := []string{"asset", "domain", "host"}
-	if name == "asset" || r.e.Kind == KindAssetChanged {
+	if name == "asset" || r.kind == KindAssetChanged {
 		keys = []string{"name", "asset", "domain", "host"}
 	}
 	for _, key := range keys {
@@ -165,14 +168,12 @@ func (r *currentReader) readDomain(name string, subject objectFields) {
 		switch {
 		case v.Type() == fastjson.TypeString:
 			r.k.domain = optional[string]{value: string(v.GetStringBytes()), ok: true}
-			r.e.Domain = r.k.domain.value
 			r.used[i] = true
 			return
 		case v.Type() == fastjson.TypeObject && key == "asset":
 			// The object is flattened as well: it may carry a token.
 			if n := v.Get("name"); isString(n) {
 				r.k.domain = optional[string]{value: string(n.GetStringBytes()), ok: true}
-				r.e.Domain = r.k.domain.value
 				return
 			}
 		case v.Type() != fastjson.TypeNull:
@@ -246,7 +247,7 @@ func (r *currentReader) readLinksAndCounts(fields objectFields, path string, use
 		default:
 			c, ok := countCategories[key]
 			if ok {
-				decodeCount(r.e, path+key, c, v, &r.k.invalid)
+				r.k.decodeCount(path+key, c, v)
 			}
 			matched = ok
 		}

@@ -179,7 +179,7 @@ func TestCurrentFindingFields(t *testing.T) {
 			map[string]any{AttrFindingCVSS: 6.1}, nil},
 		{"numeric cvss wins over cvss_scores", `"cvss":2,"cvss_scores":{"v3":{"score":6.1}}`,
 			map[string]any{AttrFindingCVSS: 2.0, "detectify.finding.cvss_scores.v3.score": 6.1}, nil},
-		{"tag objects", `"tags":[{"name":"xss"},{"name":"new"}]`, map[string]any{AttrFindingTags: []string{"xss", "new"}}, nil},
+		{"tag objects", `"tags":[{"name":"xss"},{"name":"new"}]`, map[string]any{AttrFindingTags: []any{"xss", "new"}}, nil},
 		{"tags of the wrong type", `"tags":[{"id":1}]`, map[string]any{}, []string{"finding.tags"}},
 		{"title of the wrong type", `"title":{"en":"t"}`, map[string]any{}, []string{"finding.title"}},
 	}
@@ -289,13 +289,18 @@ func TestCurrentAttributeBound(t *testing.T) {
 	body := `{"event_type":"finding","finding":{"title":"t","severity":"high","asset":"a.com",` + strings.Join(fields, ",") + `}}`
 	e := parse(t, body)
 	limit := MaxAttributes - reservedAttributes
-	require.Len(t, e.Attributes, limit)
-	got := attrMap(e)
+	attrs := attributesOf(e)
+	require.Equal(t, limit, attrs.Len())
+	got := attrs.AsRaw()
 	for _, key := range []string{AttrEventType, AttrDomain, AttrFindingTitle, AttrFindingSeverity} {
 		assert.Contains(t, got, key)
 	}
 	assert.Equal(t, 10_000-(limit-4), e.DroppedFields)
-	assert.Equal(t, "detectify.finding.f00000", e.Attributes[4].Key, "the body's order is kept")
+	var keys []string
+	for key := range attrs.All() {
+		keys = append(keys, key)
+	}
+	assert.Equal(t, "detectify.finding.f00000", keys[4], "the body's order is kept")
 }
 
 func TestCurrentWideNesting(t *testing.T) {
@@ -306,7 +311,7 @@ func TestCurrentWideNesting(t *testing.T) {
 		objects = append(objects, fmt.Sprintf(`"o%d":{"a":{"b":%d}}`, i, i))
 	}
 	e := parse(t, `{"event_type":"finding","finding":{`+strings.Join(objects, ",")+`}}`)
-	assert.Len(t, e.Attributes, MaxAttributes-reservedAttributes)
+	assert.Equal(t, MaxAttributes-reservedAttributes, attributesOf(e).Len())
 	assert.Equal(t, 2000+1-(MaxAttributes-reservedAttributes), e.DroppedFields)
 }
 

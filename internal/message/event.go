@@ -61,8 +61,8 @@ type Count struct {
 	OK bool
 }
 
-// Attribute is one attribute of the log record. Value is a string, int64,
-// float64, bool or []string.
+// Attribute is one flattened field of the log record. Value is a string,
+// int64, float64, bool or []any of those.
 type Attribute struct {
 	Key   string
 	Value any
@@ -101,8 +101,12 @@ type Event struct {
 	Timestamp time.Time
 	// Counts are the scan summary's counts, by category.
 	Counts [CategoryCount]Count
-	// Attributes are the record's attributes, known fields first.
-	Attributes []Attribute
+	// doc are the fields with a documented attribute, as the message sent
+	// them; PutAttributes writes them.
+	doc documented
+	// Extra are the current format's other subject fields, flattened:
+	// attributes after the documented ones.
+	Extra []Attribute
 	// InvalidFields names known fields sent with another JSON type: they are
 	// left out of the attributes and kept in the body.
 	InvalidFields []string
@@ -128,4 +132,11 @@ func (e *Event) ReportedFindings() (n int64, ok bool) {
 		}
 	}
 	return n, ok
+}
+
+// SetScan names the domain and scan the event belongs to, in its fields and
+// in its documented attributes alike: an API finding takes its scan's.
+func (e *Event) SetScan(domain, scanID string) {
+	e.Domain, e.ScanID = domain, scanID
+	e.doc.domain = optional[string]{value: domain, ok: true}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/seed"
 )
@@ -63,27 +64,14 @@ func toGolden(e Event) goldenEvent {
 	if n, ok := e.ReportedFindings(); ok {
 		g.Reported = &n
 	}
-	for _, a := range e.Attributes {
-		g.Attributes = append(g.Attributes, goldenAttribute{Key: a.Key, Type: typeName(a.Value), Value: a.Value})
+	for key, v := range attributesOf(e).All() {
+		g.Attributes = append(g.Attributes, goldenAttribute{Key: key, Type: typeNames[v.Type()], Value: v.AsRaw()})
 	}
 	return g
 }
 
-func typeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case int64:
-		return "int"
-	case float64:
-		return "double"
-	case bool:
-		return "bool"
-	case []string, []any:
-		return "slice"
-	}
-	return "unexpected"
-}
+var typeNames = map[pcommon.ValueType]string{pcommon.ValueTypeStr: "string", pcommon.ValueTypeInt: "int",
+	pcommon.ValueTypeDouble: "double", pcommon.ValueTypeBool: "bool", pcommon.ValueTypeSlice: "slice"}
 
 // goldenInputs are the seed's messages and the extra shapes in
 // testdata/messages, by golden file name.

@@ -13,15 +13,24 @@ type optional[T any] struct {
 	ok    bool
 }
 
-// known are the fields with a documented attribute, from either format.
-type known struct {
+// documented are the fields with a documented attribute, from either
+// format, as the message sent them.
+type documented struct {
 	eventType, domain            optional[string]
 	reportURL, findingURL        optional[string]
-	title, severity, location    optional[string]
+	title, location              optional[string]
 	parameter, findingID, status optional[string]
 	cvssScore                    optional[float64]
 	tags                         optional[[]string]
-	invalid                      []string
+}
+
+// known is what a reader gathers: the documented fields, the severity a
+// finding's level is read from, and the fields sent with the wrong type.
+type known struct {
+	documented
+	severity optional[string]
+	counts   [CategoryCount]Count
+	invalid  []string
 }
 
 // decodeString reads a string field. A null leaves it unset; another type
@@ -98,56 +107,16 @@ var countCategories = map[string]Category{
 // decodeCount reads a summary counter: a non-negative integer written
 // without a fraction or exponent that fits an int64. The first counter of a
 // category wins.
-func decodeCount(e *Event, name string, c Category, v *fastjson.Value, invalid *[]string) {
-	if v.Type() == fastjson.TypeNull || e.Counts[c].OK {
+func (k *known) decodeCount(name string, c Category, v *fastjson.Value) {
+	if v.Type() == fastjson.TypeNull || k.counts[c].OK {
 		return
 	}
 	n, err := v.Int64()
 	if v.Type() != fastjson.TypeNumber || err != nil || n < 0 {
-		*invalid = append(*invalid, name)
+		k.invalid = append(k.invalid, name)
 		return
 	}
-	e.Counts[c] = Count{N: n, OK: true}
-}
-
-// attributes lists the documented attributes of e and k, in a fixed order.
-func (k *known) attributes(e *Event) []Attribute {
-	attrs := make([]Attribute, 0, 16)
-	add := func(key string, field optional[string]) {
-		if field.ok {
-			attrs = append(attrs, Attribute{Key: key, Value: field.value})
-		}
-	}
-	add(AttrEventType, k.eventType)
-	add(AttrDomain, k.domain)
-	add(AttrReportURL, k.reportURL)
-	add(AttrFindingURL, k.findingURL)
-	add(AttrFindingTitle, k.title)
-	if e.Level != "" {
-		attrs = append(attrs, Attribute{Key: AttrFindingSeverity, Value: e.Level})
-	}
-	add(AttrFindingLocation, k.location)
-	add(AttrFindingParam, k.parameter)
-	add(AttrFindingStatus, k.status)
-	if k.cvssScore.ok {
-		attrs = append(attrs, Attribute{Key: AttrFindingCVSS, Value: k.cvssScore.value})
-	}
-	if k.tags.ok {
-		attrs = append(attrs, Attribute{Key: AttrFindingTags, Value: k.tags.value})
-	}
-	if e.ScanID != "" {
-		attrs = append(attrs, Attribute{Key: AttrScanID, Value: e.ScanID})
-	}
-	add(AttrFindingID, k.findingID)
-	if e.ScanState != "" {
-		attrs = append(attrs, Attribute{Key: AttrScanState, Value: e.ScanState})
-	}
-	for c, count := range e.Counts {
-		if count.OK {
-			attrs = append(attrs, Attribute{Key: AttrScanFindingsPrefix + Category(c).String(), Value: count.N})
-		}
-	}
-	return attrs
+	k.counts[c] = Count{N: n, OK: true}
 }
 
 // normalizeLevel is how a level is compared and counted: lower-cased,

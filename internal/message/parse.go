@@ -49,12 +49,11 @@ func Parse(body []byte) (Event, error) {
 	if err != nil {
 		return Event{}, ErrNotObject
 	}
-	fields := fieldsOf(top)
 	var e Event
-	if isCurrent(fields) {
-		err = parseCurrent(fields, &e)
+	if isCurrent(top) {
+		err = parseCurrent(fieldsOf(top), &e)
 	} else {
-		err = parseClassic(fields, &e)
+		err = parseClassic(top, &e)
 	}
 	if err != nil {
 		return Event{}, err
@@ -62,15 +61,15 @@ func Parse(body []byte) (Event, error) {
 	return e, nil
 }
 
-func isCurrent(top objectFields) bool {
-	if top.get("event_type") != nil {
+func isCurrent(top *fastjson.Object) bool {
+	if top.Get("event_type") != nil {
 		return true
 	}
-	if top.get("type") != nil {
+	if top.Get("type") != nil {
 		return false
 	}
 	for _, name := range []string{"finding", "scan", "asset"} {
-		if v := top.get(name); v != nil && v.Type() == fastjson.TypeObject {
+		if v := top.Get(name); v != nil && v.Type() == fastjson.TypeObject {
 			return true
 		}
 	}
