@@ -3,7 +3,6 @@ package detectifyreceiver // import "github.com/detectify-otel/detectifyreceiver
 import (
 	"context"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -75,7 +74,9 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	if req.ContentLength > r.cfg.MaxRequestBodySize {
 		return r.refuse(req, answerTooLarge, nil)
 	}
-	body, err := readBody(req)
+	buf := bodyBuffers.Get().(*[]byte)
+	defer releaseBody(buf)
+	body, err := readBody(req, buf)
 	if err != nil {
 		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 			return r.refuse(req, answerTooLarge, nil)
@@ -226,21 +227,6 @@ func parseAnswer(err error) answer {
 	default:
 		return answerInvalidJSON
 	}
-}
-
-// readBody reads the whole body; confighttp has already bounded it by
-// max_request_body_size, after decompression too.
-func readBody(req *http.Request) ([]byte, error) {
-	n := req.ContentLength // at most max_request_body_size
-	if n <= 0 {
-		return io.ReadAll(req.Body) // chunked: the length is not known
-	}
-	// One allocation of the announced size: net/http ends the body there.
-	body := make([]byte, n)
-	if _, err := io.ReadFull(req.Body, body); err != nil {
-		return nil, err
-	}
-	return body, nil
 }
 
 // isJSONContentType accepts JSON media types, text/plain (some senders label

@@ -32,7 +32,7 @@ type signatureVerifier struct {
 func newSignatureVerifier(secrets [][]byte) *signatureVerifier {
 	v := &signatureVerifier{}
 	for _, key := range secrets {
-		v.keyed = append(v.keyed, &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }})
+		v.keyed = append(v.keyed, &sync.Pool{New: func() any { return &keyedMAC{mac: hmac.New(sha256.New, key)} }})
 	}
 	return v
 }
@@ -58,14 +58,20 @@ func (v *signatureVerifier) verify(values []string, body []byte) error {
 	return errSignatureMismatch
 }
 
+// keyedMAC is a keyed HMAC with room for its sum: a sum on the stack would
+// escape through the hash.Hash interface, one allocation per request.
+type keyedMAC struct {
+	mac hash.Hash
+	sum [sha256.Size]byte
+}
+
 // signs reports whether the secret of pool's HMACs signed body as got.
 func (v *signatureVerifier) signs(pool *sync.Pool, got [sha256.Size]byte, body []byte) bool {
-	mac := pool.Get().(hash.Hash)
-	defer pool.Put(mac)
-	mac.Reset()            // back to the keyed state
-	_, _ = mac.Write(body) // a hash's Write never fails
-	var sum [sha256.Size]byte
-	return hmac.Equal(got[:], mac.Sum(sum[:0]))
+	k := pool.Get().(*keyedMAC)
+	defer pool.Put(k)
+	k.mac.Reset()            // back to the keyed state
+	_, _ = k.mac.Write(body) // a hash's Write never fails
+	return hmac.Equal(got[:], k.mac.Sum(k.sum[:0]))
 }
 
 // decodeSignature decodes a 32-byte digest written as hex (either case) or

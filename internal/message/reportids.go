@@ -23,20 +23,15 @@ func reportIDs(rawURL string) (profile, scanID, findingID string, ok bool) {
 	if !found {
 		return "", "", "", false
 	}
-	// token, scan[, finding]; a fourth piece means too many segments.
-	segments := strings.SplitN(strings.TrimSuffix(path, "/"), "/", 4)
-	if len(segments) < 2 || len(segments) > 3 {
+	// token, scan[, finding]: a fourth segment leaves a "/" in the
+	// finding, which is then no identifier.
+	var hasFinding bool
+	profile, rest, _ = strings.Cut(strings.TrimSuffix(path, "/"), "/")
+	scanID, findingID, hasFinding = strings.Cut(rest, "/")
+	if !isIdentifier(profile) || !isIdentifier(scanID) || hasFinding && !isIdentifier(findingID) {
 		return "", "", "", false
 	}
-	for _, s := range segments {
-		if !isIdentifier(s) {
-			return "", "", "", false
-		}
-	}
-	if len(segments) == 3 {
-		findingID = segments[2]
-	}
-	return segments[0], segments[1], findingID, true
+	return profile, scanID, findingID, true
 }
 
 // isIdentifier accepts a non-empty run of URL-unreserved characters.
