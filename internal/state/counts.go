@@ -102,6 +102,16 @@ func (c *Counts) resolveLocked(k CounterKey, now time.Time) (resolved CounterKey
 	return k, false
 }
 
+// add resolves k and adds n to it under one lock, and returns the counter
+// it went to: for a backend that applies a count as it is made.
+func (c *Counts) add(k CounterKey, n int64, now time.Time) (resolved CounterKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	resolved, overflow := c.resolveLocked(k, now)
+	c.addResolvedLocked(resolved, n, overflow)
+	return resolved
+}
+
 // addResolved adds n to a counter resolve returned.
 func (c *Counts) addResolved(k CounterKey, n int64, overflow bool, now time.Time) {
 	c.mu.Lock()

@@ -507,7 +507,5 @@ func (t *memoryTx) OldestOpen(n int) ([]string, error) {
 }
 
 func (t *memoryTx) Count(k CounterKey, n int64) {
-	resolved, overflow := t.b.counts.resolve(k, t.now)
-	t.b.counts.addResolved(resolved, n, overflow, t.now)
-	t.b.markCountsLocked(resolved.Domain)
+	t.b.markCountsLocked(t.b.counts.add(k, n, t.now).Domain)
 }
