@@ -9,8 +9,8 @@ import (
 // bodyBuffers keep webhook bodies' bytes between requests. The bytes are
 // needed only while a webhook is processed: the record keeps a string copy
 // of the text and the JSON parser a copy of its own. Reading into a fresh
-// buffer cost a signed webhook 0.5 µs and its size in garbage
-// (docs/PERFORMANCE.md).
+// buffer cost the handler 0.5 µs and the body's size in garbage (trick 3
+// in docs/PERFORMANCE.md).
 var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // maxPooledBody bounds the buffers the pool keeps: a large body (the limit

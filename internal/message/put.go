@@ -12,8 +12,8 @@ var countAttributes = func() (keys [CategoryCount]string) {
 
 // PutAttributes writes e's attributes into m: the documented ones in a
 // fixed order, then the flattened fields. They go straight into the
-// record: a list of boxed values in between cost a webhook 0.7 µs and nine
-// allocations (docs/PERFORMANCE.md).
+// record: a list of boxed values in between was most of the parse's
+// allocations (docs/PERFORMANCE.md, run L).
 func (e *Event) PutAttributes(m pcommon.Map) {
 	d := &e.doc
 	putText(m, AttrEventType, d.eventType)
