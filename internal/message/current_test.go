@@ -344,3 +344,15 @@ func TestScanInsightKeysCannotBeSent(t *testing.T) {
 	}
 	assert.Equal(t, 4, e.DroppedFields)
 }
+
+// The receiver says where a finding came from and how a backfill ended: a
+// subject's own fields of those names stay in the body, counted as dropped,
+// instead of being overwritten on the record.
+func TestReceiverSetKeysCannotBeSent(t *testing.T) {
+	e := parse(t, `{"event_type":"finding","finding":{"title":"t","source":"scanner"}}`)
+	assert.NotContains(t, attrMap(e), AttrFindingSource)
+	assert.Equal(t, 1, e.DroppedFields)
+	e = parse(t, `{"event_type":"scan_completed","scan":{"id":"s","backfill":{"outcome":"x"}}}`)
+	assert.NotContains(t, attrMap(e), AttrScanBackfillOutcome)
+	assert.Equal(t, 1, e.DroppedFields)
+}

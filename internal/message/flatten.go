@@ -101,8 +101,8 @@ func isReserved(key string) bool {
 	switch key {
 	case AttrEventType, AttrDomain, AttrReportURL, AttrFindingURL, AttrFindingTitle, AttrFindingSeverity,
 		AttrFindingCVSS, AttrFindingTags, AttrFindingID, AttrFindingLocation, AttrFindingParam,
-		AttrFindingStatus, AttrScanID, AttrScanState, AttrScanPartial, AttrScanLimitReached,
-		AttrScanLimitedTitles, AttrScanDuration, AttrInvalidFields, AttrDroppedFields:
+		AttrFindingStatus, AttrFindingSource, AttrScanID, AttrScanState, AttrScanPartial, AttrScanLimitReached,
+		AttrScanLimitedTitles, AttrScanDuration, AttrScanBackfillOutcome, AttrInvalidFields, AttrDroppedFields:
 		return true
 	}
 	return strings.HasPrefix(key, AttrScanFindingsPrefix)
