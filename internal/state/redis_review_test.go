@@ -56,7 +56,7 @@ func (c *dropConn) Read(p []byte) (int, error) {
 		if tcp, ok := c.Conn.(*net.TCPConn); ok {
 			_ = tcp.CloseWrite()
 		}
-		_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, _ = io.Copy(io.Discard, c.Conn)
 		_ = c.Close()
 		return 0, io.EOF
