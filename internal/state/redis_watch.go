@@ -24,54 +24,65 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 		watch = append(watch, b.keys.claim(h.key))
 	}
 	for range maxTxAttempts {
-		r := &watchReader{ctx: ctx, keys: b.keys, reads: map[string]cached{}}
-		tx := newRedisTx(b, r, now)
-		written := map[string]cached{}
-		var insight Insight
-		counted := false
-		b.reconcile.steps.RLock()
-		err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
-			r.rtx = rtx
-			if h != nil {
-				owner, err := rtx.HGet(ctx, b.keys.claim(h.key), "owner").Result()
-				if err != nil && !errors.Is(err, redis.Nil) {
-					return err
-				}
-				if owner != h.claim.owner {
-					return ErrClaimLost
-				}
-			}
-			var err error
-			if insight, err = fn(tx); err != nil {
-				return err
-			}
-			counted = len(tx.counts) > 0
-			_, err = rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				return tx.commit(pipeWriter{ctx: ctx, p: p, written: written}, h, insight)
-			})
-			return err
-		}, watch...)
+		insight, err := b.watchStep(ctx, h, now, fn, watch)
 		if errors.Is(err, redis.TxFailedErr) {
-			b.reconcile.steps.RUnlock()
 			continue // another replica changed what this update read: again
 		}
-		b.reconcile.stepDone(counted, err)
 		if err != nil {
-			b.reconcile.steps.RUnlock()
 			return Insight{}, unavailable(err)
 		}
-		// What was read and written was Redis's at the EXEC: the fast way
-		// starts from it.
-		b.cache.storeAll(r.reads)
-		b.cache.storeAll(written)
-		if r.openRead {
-			b.cache.setOpen(r.open + tx.openDelta())
-		}
-		tx.applied()
-		b.reconcile.steps.RUnlock()
 		return insight, nil
 	}
 	return Insight{}, fmt.Errorf("%w: redis: too many concurrent updates of the same scan", ErrUnavailable)
+}
+
+// watchStep is one attempt of updateWatch. It holds the counters' read-back
+// off from its transaction to its local count (redis_counts.go).
+func (b *redisBackend) watchStep(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error), watch []string) (Insight, error) {
+	r := &watchReader{ctx: ctx, keys: b.keys, reads: map[string]cached{}}
+	tx := newRedisTx(b, r, now)
+	written := map[string]cached{}
+	var insight Insight
+	counted := false
+	b.reconcile.steps.RLock()
+	defer b.reconcile.steps.RUnlock()
+	err := b.client.Watch(ctx, func(rtx *redis.Tx) error {
+		r.rtx = rtx
+		if h != nil {
+			owner, err := rtx.HGet(ctx, b.keys.claim(h.key), "owner").Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			if owner != h.claim.owner {
+				return ErrClaimLost
+			}
+		}
+		var err error
+		if insight, err = fn(tx); err != nil {
+			return err
+		}
+		counted = len(tx.counts) > 0
+		_, err = rtx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			return tx.commit(pipeWriter{ctx: ctx, p: p, written: written}, h, insight)
+		})
+		return err
+	}, watch...)
+	if errors.Is(err, redis.TxFailedErr) {
+		return Insight{}, err // nothing applied
+	}
+	b.reconcile.stepDone(counted, err)
+	if err != nil {
+		return Insight{}, err
+	}
+	// What was read and written was Redis's at the EXEC: the fast way
+	// starts from it.
+	b.cache.storeAll(r.reads)
+	b.cache.storeAll(written)
+	if r.openRead {
+		b.cache.setOpen(r.open + tx.openDelta())
+	}
+	tx.applied()
+	return insight, nil
 }
 
 // watchReader reads Redis, WATCHing every key it reads.
