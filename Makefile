@@ -16,7 +16,7 @@ DASHBOARD := examples/grafana/detectify.json
 GENERATED := internal/metadata internal/metadatatest documentation.md generated_component_test.go generated_package_test.go README.md \
 	$(RULES) $(DASHBOARD)
 
-.PHONY: all generate check-generated lint tidy-check test unit loss fuzz-short fuzz bench clean \
+.PHONY: all generate check-generated lint tidy-check test unit loss alloc-budget fuzz-short fuzz bench clean \
 	otelcol peer run validate-examples e2e deps test-rules compat mutate dashboards check-logql
 
 # A failed step must not leave a target that looks up to date, and a
@@ -189,6 +189,11 @@ unit:
 loss:
 	$(GO) test -count=1 -run 'TestNothingLost|TestPermanentFailures' .
 
+# The allocation budget of a webhook, without -race (which changes what
+# allocates; `unit` skips it).
+alloc-budget:
+	$(GO) test -count=1 -run 'TestAWebhooksAllocationsStayInBudget' .
+
 # Each fuzz target for a short while (make test), or long (make fuzz). In
 # executions, not seconds: with a duration, Go 1.26's fuzz coordinator can
 # fail a target with "context deadline exceeded" at its end on a loaded
@@ -213,7 +218,7 @@ compat:
 mutate:
 	scripts/mutate.sh
 
-test: lint check-generated check-logql unit loss fuzz-short validate-examples test-rules e2e compat
+test: lint check-generated check-logql unit loss alloc-budget fuzz-short validate-examples test-rules e2e compat
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee bench.txt

@@ -84,14 +84,15 @@ func (t *recordTranslator) webhookLogs(e *message.Event, insight state.Insight, 
 		return plog.NewLogs()
 	}
 	ld, records := t.newLogs()
-	attrs := t.putRecord(records, name, e, body, received, message.SourceWebhook)
+	attrs := t.putRecord(records, name, e, body, received, message.SourceWebhook, insightAttributeCount(insight))
 	putInsight(attrs, insight)
 	return ld
 }
 
 // putRecord appends the record of event e with body, received at
-// received, and returns its attributes. A finding's says its source.
-func (t *recordTranslator) putRecord(records plog.LogRecordSlice, name string, e *message.Event, body string, received time.Time, source string) pcommon.Map {
+// received, and returns its attributes, with room for extra more. A
+// finding's says its source.
+func (t *recordTranslator) putRecord(records plog.LogRecordSlice, name string, e *message.Event, body string, received time.Time, source string, extra int) pcommon.Map {
 	lr := records.AppendEmpty()
 	lr.SetEventName(name)
 	observed := pcommon.NewTimestampFromTime(received)
@@ -107,7 +108,7 @@ func (t *recordTranslator) putRecord(records plog.LogRecordSlice, name string, e
 	lr.Body().SetStr(body)
 
 	attrs := lr.Attributes()
-	attrs.EnsureCapacity(e.AttributeCount() + 8) // + the source, invalid fields and insight
+	attrs.EnsureCapacity(recordAttributeCount(e) + extra)
 	e.PutAttributes(attrs)
 	if e.Kind == message.KindFinding {
 		attrs.PutStr(message.AttrFindingSource, source)
@@ -121,6 +122,23 @@ func (t *recordTranslator) putRecord(records plog.LogRecordSlice, name string, e
 	return attrs
 }
 
+// recordAttributeCount is how many attributes putRecord writes for e:
+// sized exactly, a record's attribute array is allocated once and no
+// larger than it needs.
+func recordAttributeCount(e *message.Event) int {
+	n := e.AttributeCount()
+	if e.Kind == message.KindFinding {
+		n++
+	}
+	if len(e.InvalidFields) > 0 {
+		n++
+	}
+	if e.DroppedFields > 0 {
+		n++
+	}
+	return n
+}
+
 // apiFindingLogs builds the records of the findings the API backfill
 // counted (those of findings at the indexes emit), or empty logs when the
 // finding event is switched off.
@@ -131,7 +149,7 @@ func (t *recordTranslator) apiFindingLogs(findings []apiFinding, emit []int, now
 	ld, records := t.newLogs()
 	records.EnsureCapacity(len(emit))
 	for _, i := range emit {
-		t.putRecord(records, eventNameFinding, &findings[i].event, findings[i].body, now, message.SourceAPI)
+		t.putRecord(records, eventNameFinding, &findings[i].event, findings[i].body, now, message.SourceAPI, 0)
 	}
 	return ld
 }
@@ -222,6 +240,18 @@ func putInsight(attrs pcommon.Map, in state.Insight) {
 	if in.Duration != nil {
 		attrs.PutDouble(message.AttrScanDuration, *in.Duration)
 	}
+}
+
+// insightAttributeCount is how many attributes putInsight writes for in.
+func insightAttributeCount(in state.Insight) int {
+	n := 0
+	for _, set := range []bool{in.Delivered != nil, in.Undelivered != nil, in.Partial,
+		len(in.LimitReached) > 0, len(in.LimitedTitles) > 0, in.Duration != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // severity is a record's SeverityNumber and SeverityText.

@@ -1,6 +1,7 @@
 package detectifyreceiver
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"path/filepath"
@@ -13,8 +14,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/detectify-otel/detectifyreceiver/internal/message"
+	"github.com/detectify-otel/detectifyreceiver/internal/metadata"
 	"github.com/detectify-otel/detectifyreceiver/internal/seed"
+	"github.com/detectify-otel/detectifyreceiver/internal/state"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -160,4 +165,39 @@ func TestRecordTimestamps(t *testing.T) {
 	assert.Equal(t, testNow, records[0].ObservedTimestamp().AsTime())
 	assert.Equal(t, testNow, records[1].Timestamp().AsTime())
 	assert.Equal(t, []any{"timestamp"}, records[1].Attributes().AsRaw()["detectify.payload.invalid_fields"])
+}
+
+// TestRecordAttributeCountsAreExact: a record's attribute array is sized
+// by recordAttributeCount and insightAttributeCount before anything is
+// written; each must count what putRecord and putInsight write, or the
+// array is allocated twice (too small) or larger than it needs.
+func TestRecordAttributeCountsAreExact(t *testing.T) {
+	bodies := [][]byte{
+		// a field of the wrong type (InvalidFields), and a subject field
+		// that would overwrite the receiver's own (DroppedFields)
+		[]byte(`{"type":"event_finding_high","domain":"a.example","cvss_score":"high","tags":"x"}`),
+		[]byte(`{"event_type":"finding","finding":{"asset":"a.example","severity":"low","source":"scanner"}}`),
+	}
+	for _, scenario := range goldenScenarios() {
+		for _, s := range scenario {
+			bodies = append(bodies, s.body)
+		}
+	}
+	one, half := int64(1), 0.5
+	insights := []state.Insight{
+		{},
+		{Delivered: &one, Undelivered: &one, Partial: true, LimitReached: []string{state.LimitPerScan},
+			LimitedTitles: []string{"XSS"}, Duration: &half},
+		{Delivered: &one, LimitReached: []string{state.LimitPerType}},
+	}
+	tr := newRecordTranslator(receivertest.NewNopSettings(metadata.Type), testConfig())
+	for _, body := range bodies {
+		e, err := message.Parse(bytes.Clone(body))
+		require.NoError(t, err, "%s", body)
+		for _, in := range insights {
+			ld := tr.webhookLogs(&e, in, string(body), testNow)
+			attrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes()
+			assert.Equal(t, recordAttributeCount(&e)+insightAttributeCount(in), attrs.Len(), "%s with %+v", body, in)
+		}
+	}
 }

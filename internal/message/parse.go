@@ -61,19 +61,21 @@ func Parse(body []byte) (Event, error) {
 	return e, nil
 }
 
+// isCurrent says which format the top level is in, as Parse documents, in
+// one pass over its keys.
 func isCurrent(top *fastjson.Object) bool {
-	if top.Get("event_type") != nil {
-		return true
-	}
-	if top.Get("type") != nil {
-		return false
-	}
-	for _, name := range []string{"finding", "scan", "asset"} {
-		if v := top.Get(name); v != nil && v.Type() == fastjson.TypeObject {
-			return true
+	var eventType, classicType, nested bool
+	top.Visit(func(key []byte, v *fastjson.Value) {
+		switch string(key) {
+		case "event_type":
+			eventType = true
+		case "type":
+			classicType = true
+		case "finding", "scan", "asset":
+			nested = nested || v.Type() == fastjson.TypeObject
 		}
-	}
-	return false
+	})
+	return eventType || !classicType && nested
 }
 
 // objectFields are an object's fields in the order of the body.

@@ -12,9 +12,9 @@ func reportIDs(rawURL string) (profile, scanID, findingID string, ok bool) {
 	if !found || scheme == "" {
 		return "", "", "", false
 	}
-	if i := strings.IndexAny(rest, "?#"); i >= 0 {
-		rest = rest[:i]
-	}
+	// Two byte searches: IndexAny scans a URL's length byte by byte.
+	rest, _, _ = strings.Cut(rest, "#")
+	rest, _, _ = strings.Cut(rest, "?")
 	_, path, found := strings.Cut(rest, "/") // drop the host
 	if !found {
 		return "", "", "", false

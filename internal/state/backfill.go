@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/detectify-otel/detectifyreceiver/internal/message"
 )
 
 // BackfillMode says which finished scans get their findings fetched from
@@ -88,9 +87,9 @@ type BackfillFinding struct {
 	Level string
 }
 
-// WebhookFindingKey is what a webhook's finding is recognised by: its id
+// webhookFindingKey is what a webhook's finding is recognised by: its id
 // where the message names one, else its title, location and level.
-func WebhookFindingKey(e *message.Event) string {
+func webhookFindingKey(e *observed) string {
 	if e.FindingID != "" {
 		return "id:" + e.FindingID
 	}
@@ -99,7 +98,7 @@ func WebhookFindingKey(e *message.Event) string {
 
 // FindingKeys are what a finding listed by the API is recognised by: its
 // id, and its title, location and level. A webhook's finding is the same
-// finding when its WebhookFindingKey is one of them: by id where the
+// finding when its webhookFindingKey is one of them: by id where the
 // webhook names one, else by the fingerprint.
 func FindingKeys(id, title, location, level string) []string {
 	keys := make([]string, 0, 2)
@@ -120,8 +119,8 @@ func fingerprint(title, location, level string) string {
 }
 
 // seen remembers that a webhook delivered a finding of the scan.
-func (s *ScanRecord) seen(e *message.Event) {
-	key := WebhookFindingKey(e)
+func (s *ScanRecord) seen(e *observed) {
+	key := webhookFindingKey(e)
 	if len(s.Seen) < maxSeenPerScan && !slices.Contains(s.Seen, key) {
 		s.Seen = append(s.Seen, key)
 	}
@@ -129,7 +128,7 @@ func (s *ScanRecord) seen(e *message.Event) {
 
 // backfillJob says whether the finish of scan (found before when seen)
 // asks for a backfill under the mode, and when it is due.
-func (r rules) backfillJob(e *message.Event, scan ScanRecord, seen bool, insight Insight, now time.Time) *Backfill {
+func (r rules) backfillJob(e *observed, scan ScanRecord, seen bool, insight Insight, now time.Time) *Backfill {
 	if r.backfill == BackfillNever || e.ScanID == "" || scan.Profile == "" {
 		return nil
 	}

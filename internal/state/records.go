@@ -96,7 +96,7 @@ type ScanRecord struct {
 	Closed time.Time `json:"closed,omitzero"`
 	// Profile is the scan profile's token, when a message named it.
 	Profile string `json:"profile,omitempty"`
-	// Seen are the WebhookFindingKeys of the findings webhooks delivered
+	// Seen holds the webhookFindingKey of each finding a webhook delivered
 	// (bounded by maxSeenPerScan), kept after the finish for its backfill.
 	Seen []string `json:"seen,omitempty"`
 	// Backfill is the finished scan's API backfill, when it has one.
@@ -128,7 +128,7 @@ type LastScan struct {
 	Scan       string `json:"scan,omitempty"`
 }
 
-func lastScanOf(e *message.Event, insight Insight) *LastScan {
+func lastScanOf(e *observed, insight Insight) *LastScan {
 	ls := &LastScan{Undelivered: insight.Undelivered, Duration: insight.Duration}
 	for c, count := range e.Counts {
 		if count.OK {

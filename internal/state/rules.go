@@ -30,7 +30,7 @@ type rules struct {
 // apply counts e and updates the scan it belongs to, returning what its
 // record should say of that scan. Messages without a domain are neither
 // counted nor tracked: a series with an empty domain alerts nobody.
-func (r rules) apply(tx Tx, e *message.Event, now time.Time) (Insight, error) {
+func (r rules) apply(tx Tx, e *observed, now time.Time) (Insight, error) {
 	if e.Domain == "" {
 		return Insight{}, nil
 	}
@@ -53,7 +53,7 @@ func (r rules) apply(tx Tx, e *message.Event, now time.Time) (Insight, error) {
 // started opens the scan. Findings may have come first (their scan was
 // then opened without a start); the start's receipt is what a duration
 // is measured from.
-func (r rules) started(tx Tx, e *message.Event, now time.Time) error {
+func (r rules) started(tx Tx, e *observed, now time.Time) error {
 	id := scanKey(e.Domain, e.ScanID)
 	if e.ScanID == "" {
 		// The scan says no id: its findings and finish, which say none
@@ -158,7 +158,7 @@ func (r rules) closeInDomain(tx Tx, domainName, id string) error {
 
 // scanOf finds the scan e belongs to: by its id, else the domain's newest
 // open scan. id is empty when there is none.
-func (r rules) scanOf(tx Tx, e *message.Event) (id string, scan ScanRecord, found bool, err error) {
+func (r rules) scanOf(tx Tx, e *observed) (id string, scan ScanRecord, found bool, err error) {
 	if e.ScanID != "" {
 		id = scanKey(e.Domain, e.ScanID)
 		scan, found, err = tx.Scan(id)
@@ -182,12 +182,12 @@ func (r rules) scanOf(tx Tx, e *message.Event) (id string, scan ScanRecord, foun
 // reopen it, unless the scan's API backfill counted it already: then it is
 // not counted again and its record says so. One for a scan never seen
 // opens it, with its start unseen.
-func (r rules) finding(tx Tx, e *message.Event, now time.Time) (Insight, error) {
+func (r rules) finding(tx Tx, e *observed, now time.Time) (Insight, error) {
 	id, scan, found, err := r.scanOf(tx, e)
 	if err != nil {
 		return Insight{}, err
 	}
-	if found && scan.Backfill != nil && slices.Contains(scan.Backfill.Counted, WebhookFindingKey(e)) {
+	if found && scan.Backfill != nil && slices.Contains(scan.Backfill.Counted, webhookFindingKey(e)) {
 		return Insight{FromAPI: true}, nil
 	}
 	tx.Count(CounterKey{Domain: e.Domain, Metric: MetricFindings, Value: e.Level}, 1)
@@ -236,7 +236,7 @@ func (r rules) finding(tx Tx, e *message.Event, now time.Time) (Insight, error) 
 // lateForBackfill notes a finding that came after its scan finished while
 // the scan's backfill is still to count: the backfill leaves it out, and
 // the scan's withheld count falls by it.
-func (r rules) lateForBackfill(tx Tx, id string, scan ScanRecord, e *message.Event) error {
+func (r rules) lateForBackfill(tx Tx, id string, scan ScanRecord, e *observed) error {
 	if !scan.Backfill.active() || scan.Backfill.State == BackfillCounted {
 		return nil
 	}
@@ -259,7 +259,7 @@ func (r rules) lateForBackfill(tx Tx, id string, scan ScanRecord, e *message.Eve
 }
 
 // finished closes the scan and says what Detectify withheld of it.
-func (r rules) finished(tx Tx, e *message.Event, now time.Time) (Insight, error) {
+func (r rules) finished(tx Tx, e *observed, now time.Time) (Insight, error) {
 	id, scan, found, err := r.scanOf(tx, e)
 	if err != nil {
 		return Insight{}, err

@@ -148,9 +148,13 @@ func (s *State) Record(ctx context.Context, d *Delivery, e *message.Event, now t
 	}
 	var h *held // without dedup there is no claim to mark counted
 	if s.cfg.dedup() {
-		h = &d.h
+		// A copy: the backend's step keeps h, which would move the
+		// caller's Delivery to the heap with it.
+		claim := d.h
+		h = &claim
 	}
-	insight, err := s.update(ctx, h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, e, now) })
+	o := observe(e)
+	insight, err := s.update(ctx, h, now, func(tx Tx) (Insight, error) { return s.rules.apply(tx, &o, now) })
 	if err != nil {
 		return errors.Join(err, s.Settle(ctx, *d, false, now))
 	}

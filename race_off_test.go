@@ -1,0 +1,5 @@
+//go:build !race
+
+package detectifyreceiver
+
+const raceEnabled = false
