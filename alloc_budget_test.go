@@ -27,7 +27,7 @@ func TestAWebhooksAllocationsStayInBudget(t *testing.T) {
 	}{
 		{"classic/scan_started", 35},
 		{"classic/finding_high", 48},
-		{"classic/scan_finished", 44},
+		{"classic/scan_finished", 45},
 	}
 	for _, tt := range tests {
 		t.Run(tt.message, func(t *testing.T) {

@@ -264,6 +264,10 @@ func TestReportIDs(t *testing.T) {
 		{name: "query string", url: seedReportURL + "?utm_source=webhook&x=/a/b", wantScan: seedScanID, wantOK: true},
 		{name: "finding with query and fragment", url: seedFindingURL + "?a=1#top", wantScan: seedScanID, wantFinding: seedFindingID, wantOK: true},
 		{name: "distinct ids", url: "https://detectify.com/report/tok/scan1/find2", wantScan: "scan1", wantFinding: "find2", wantOK: true},
+		{name: "unreserved punctuation", url: "https://detectify.com/report/tok/s-1._~/F~2.x_y-z", wantScan: "s-1._~", wantFinding: "F~2.x_y-z", wantOK: true},
+		{name: "fragment before a question mark", url: seedFindingURL + "#top?a=/b", wantScan: seedScanID, wantFinding: seedFindingID, wantOK: true},
+		{name: "reserved character in an id", url: "https://detectify.com/report/tok/scan1/find+2"},
+		{name: "non-ASCII id", url: "https://detectify.com/report/tok/scän/f"},
 		{name: "token only", url: "https://detectify.com/report/" + seedToken},
 		{name: "token only, trailing slash", url: "https://detectify.com/report/" + seedToken + "/"},
 		{name: "report prefix only", url: "https://detectify.com/report/"},
@@ -286,7 +290,7 @@ func TestReportIDs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			profile, scan, finding, ok := reportIDs(tt.url)
 			assert.Equal(t, tt.wantOK, ok)
-			if tt.wantOK && tt.name != "distinct ids" {
+			if tt.wantOK && !strings.HasPrefix(tt.url, "https://detectify.com/report/tok/") {
 				assert.Equal(t, seedToken, profile)
 			}
 			assert.Equal(t, tt.wantScan, scan)

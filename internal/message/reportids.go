@@ -40,11 +40,18 @@ func isIdentifier(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		unreserved := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
-		if !unreserved {
+		if !unreserved[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// unreserved marks the URL-unreserved bytes (RFC 3986): a table, since a
+// finding URL's three ids are a hundred bytes checked on every webhook.
+var unreserved = func() (set [256]bool) {
+	for c := range set {
+		set[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+	}
+	return set
+}()

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // BackfillMode says which finished scans get their findings fetched from

@@ -11,15 +11,22 @@ type observed struct {
 	Kind                                      message.Kind
 	Domain, ScanID, ScanState, Profile, Level string
 	Title, FindingID, Location                string
-	Counts                                    [message.CategoryCount]message.Count
-	reported                                  int64
-	reportedOK                                bool
+	// Counts are a finished scan's summary counters, nil for other
+	// messages: the rules read them only then, and a finding's copy is a
+	// third smaller without them.
+	Counts     *[message.CategoryCount]message.Count
+	reported   int64
+	reportedOK bool
 }
 
 func observe(e *message.Event) observed {
 	o := observed{
 		Kind: e.Kind, Domain: e.Domain, ScanID: e.ScanID, ScanState: e.ScanState, Profile: e.Profile, Level: e.Level,
-		Title: e.Title, FindingID: e.FindingID, Location: e.Location, Counts: e.Counts,
+		Title: e.Title, FindingID: e.FindingID, Location: e.Location,
+	}
+	if e.Kind == message.KindScanFinished {
+		counts := e.Counts
+		o.Counts = &counts
 	}
 	o.reported, o.reportedOK = e.ReportedFindings()
 	return o

@@ -130,6 +130,9 @@ type LastScan struct {
 
 func lastScanOf(e *observed, insight Insight) *LastScan {
 	ls := &LastScan{Undelivered: insight.Undelivered, Duration: insight.Duration}
+	if e.Counts == nil {
+		return ls
+	}
 	for c, count := range e.Counts {
 		if count.OK {
 			if ls.Counts == nil {
