@@ -25,9 +25,9 @@ func TestAWebhooksAllocationsStayInBudget(t *testing.T) {
 		message string
 		budget  float64
 	}{
-		{"classic/scan_started", 35},
-		{"classic/finding_high", 48},
-		{"classic/scan_finished", 45},
+		{"classic/scan_started", 34},
+		{"classic/finding_high", 47},
+		{"classic/scan_finished", 44},
 	}
 	for _, tt := range tests {
 		t.Run(tt.message, func(t *testing.T) {

@@ -90,11 +90,11 @@ type held struct {
 // held claim, are only called with dedup on: the State decides that.
 type backend interface {
 	claim(ctx context.Context, key Key, now time.Time) (Claim, error)
-	// update runs fn atomically; with h, the claim is marked counted (with
-	// fn's Insight) in the same step, and must still be held.
-	// fn may run more than once (Redis retries a step another replica
+	// update runs st atomically; with h, the claim is marked counted (with
+	// st's Insight) in the same step, and must still be held.
+	// st may run more than once (Redis retries a step another replica
 	// interfered with); only the last run is applied.
-	update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error)
+	update(ctx context.Context, h *held, now time.Time, st *step) (Insight, error)
 	// settle ends a claim: done remembers the body as delivered for the
 	// rest of dedup_window; otherwise it is released for a retry.
 	settle(ctx context.Context, h held, done bool, now time.Time) error

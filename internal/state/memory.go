@@ -192,7 +192,7 @@ func (b *memoryBackend) ownedLocked(key Key, c Claim) (*memClaim, error) {
 	return mc, nil
 }
 
-func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
+func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, st *step) (Insight, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var mc *memClaim
@@ -203,7 +203,7 @@ func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, fn fun
 		}
 	}
 	tx := &memoryTx{b: b, now: now}
-	insight, err := fn(tx)
+	insight, err := st.run(tx)
 	if err != nil {
 		return Insight{}, err
 	}

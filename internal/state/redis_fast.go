@@ -106,10 +106,10 @@ return {1, open, after}
 // WATCH serves.
 var errSlowPath = errors.New("redis: the step needs the slow path")
 
-// update runs fn on the cache and has updateScript check and apply it,
-// again on what the script answered until it applies; fn's error too is
+// update runs st on the cache and has updateScript check and apply it,
+// again on what the script answered until it applies; st's error too is
 // only returned once what it read is checked.
-func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
+func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, st *step) (Insight, error) {
 	var locked []string
 	unlock := func() {}
 	defer func() { unlock() }()
@@ -117,11 +117,11 @@ func (b *redisBackend) update(ctx context.Context, h *held, now time.Time, fn fu
 	for range 2 * maxTxAttempts {
 		r := &cacheReader{cache: b.cache, reads: map[string]cached{}}
 		tx := newRedisTx(b, r, now)
-		insight, fnErr := fn(tx)
+		insight, fnErr := st.run(tx)
 		if r.slow {
 			unlock()
 			unlock = func() {}
-			return b.updateWatch(ctx, h, now, fn)
+			return b.updateWatch(ctx, h, now, st)
 		}
 		if keys := r.touched(tx); !subset(keys, locked) {
 			unlock()

@@ -15,8 +15,8 @@ import (
 // way (redis_fast.go) cannot: the oldest open scans, read only when
 // max_open_scans is exceeded.
 
-// updateWatch runs fn in WATCH/MULTI/EXEC steps until one applies.
-func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error)) (Insight, error) {
+// updateWatch runs st in WATCH/MULTI/EXEC steps until one applies.
+func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, st *step) (Insight, error) {
 	// The open index, which a step here reads anyway: a ClusterClient
 	// refuses a WATCH of no key, which a step without a claim would be.
 	watch := []string{b.keys.open()}
@@ -24,7 +24,7 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 		watch = append(watch, b.keys.claim(h.key))
 	}
 	for range maxTxAttempts {
-		insight, err := b.watchStep(ctx, h, now, fn, watch)
+		insight, err := b.watchStep(ctx, h, now, st, watch)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue // another replica changed what this update read: again
 		}
@@ -38,7 +38,7 @@ func (b *redisBackend) updateWatch(ctx context.Context, h *held, now time.Time, 
 
 // watchStep is one attempt of updateWatch. It holds the counters' read-back
 // off from its transaction to its local count (redis_counts.go).
-func (b *redisBackend) watchStep(ctx context.Context, h *held, now time.Time, fn func(storeTx) (Insight, error), watch []string) (Insight, error) {
+func (b *redisBackend) watchStep(ctx context.Context, h *held, now time.Time, st *step, watch []string) (Insight, error) {
 	r := &watchReader{ctx: ctx, keys: b.keys, reads: map[string]cached{}}
 	tx := newRedisTx(b, r, now)
 	written := map[string]cached{}
@@ -58,7 +58,7 @@ func (b *redisBackend) watchStep(ctx context.Context, h *held, now time.Time, fn
 			}
 		}
 		var err error
-		if insight, err = fn(tx); err != nil {
+		if insight, err = st.run(tx); err != nil {
 			return err
 		}
 		counted = len(tx.counts) > 0

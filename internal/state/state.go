@@ -313,23 +313,30 @@ func (s *State) TakeTelemetry() Telemetry {
 		OverflowedEvents: overflowed, Domains: domains}
 }
 
-// step is a Tx: the backend's, and the open scans the rules evicted in it.
+// step is one change of the state: the rules' function fn, run on the
+// backend's Tx, and the open scans it evicted. The backend runs it once,
+// or again when another replica interfered (Redis); each run starts
+// afresh.
 type step struct {
 	storeTx
 	evicted int
+	fn      func(Tx) (Insight, error)
 }
 
 func (t *step) Evicted(n int) { t.evicted += n }
+
+// run runs the step's function on the backend's tx.
+func (t *step) run(tx storeTx) (Insight, error) {
+	t.storeTx, t.evicted = tx, 0
+	return t.fn(t)
+}
 
 // update runs fn as one step of the backend, and counts the open scans it
 // evicted once the step is applied: a step the backend runs again counts
 // afresh, one that fails counts nothing.
 func (s *State) update(ctx context.Context, h *held, now time.Time, fn func(Tx) (Insight, error)) (Insight, error) {
-	var st step
-	insight, err := s.backend.update(ctx, h, now, func(tx storeTx) (Insight, error) {
-		st = step{storeTx: tx}
-		return fn(&st)
-	})
+	st := &step{fn: fn}
+	insight, err := s.backend.update(ctx, h, now, st)
 	if err == nil {
 		s.evictedScans.Add(int64(st.evicted))
 	}
