@@ -2,11 +2,11 @@ package state
 
 import "github.com/detectify-otel/detectifyreceiver/internal/message"
 
-// observed is what the rules read of a message. The rules get a copy: a
-// step's function outlives the call that makes it (the backends run it
-// through an interface), so whatever it refers to is moved to the heap,
-// and a copy of these fields costs less than the whole Event (its
-// documented fields and attributes) moved there for every webhook.
+// observed is what the rules read of a message. They read a copy: a
+// step's function reaches the backend through an interface, so the
+// compiler moves whatever it refers to to the heap, and these fields
+// (160 B) cost less there than the whole Event (640 B, with its documented
+// fields and attributes) for every webhook.
 type observed struct {
 	Kind                                      message.Kind
 	Domain, ScanID, ScanState, Profile, Level string
