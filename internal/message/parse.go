@@ -31,7 +31,7 @@ func Parse(body []byte) (Event, error) {
 	if bytes.Contains(body, nbsp) {
 		spacesForNBSP(body)
 	}
-	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+	if firstToken(body) != '{' {
 		return Event{}, ErrNotObject
 	}
 	p := parsers.Get()
@@ -59,6 +59,20 @@ func Parse(body []byte) (Event, error) {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// firstToken is body's first byte after JSON white space, 0 when there is
+// none: a loop, where bytes.TrimLeft built a set of the white space on
+// every call.
+func firstToken(body []byte) byte {
+	for _, c := range body {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return c
+		}
+	}
+	return 0
 }
 
 // isCurrent says which format the top level is in, as Parse documents, in

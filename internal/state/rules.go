@@ -213,11 +213,11 @@ func (r rules) finding(tx Tx, e *observed, now time.Time) (Insight, error) {
 		if scan.ByTitle == nil {
 			scan.ByTitle = make(map[string]int64)
 		}
-		if _, known := scan.ByTitle[title]; known || len(scan.ByTitle) < maxTitlesPerScan {
-			scan.ByTitle[title]++
+		if n, known := scan.ByTitle[title]; known || len(scan.ByTitle) < maxTitlesPerScan {
+			scan.ByTitle[title] = n + 1
 			// The 10th message of a type is Detectify's last: say so now,
 			// so an alert can fire before the scan ends.
-			if scan.ByTitle[title] == perTypeLimit {
+			if n+1 == perTypeLimit {
 				insight.LimitReached = append(insight.LimitReached, LimitPerType)
 				insight.LimitedTitles = []string{title}
 			}
