@@ -190,7 +190,7 @@ loss:
 	$(GO) test -count=1 -run 'TestNothingLost|TestPermanentFailures' .
 
 # The allocation budget of a webhook, without -race (which changes what
-# allocates; `unit` skips it).
+# allocates; its file is built without -race only, so `unit` does not run it).
 alloc-budget:
 	$(GO) test -count=1 -run 'TestAWebhooksAllocationsStayInBudget' .
 

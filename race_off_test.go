@@ -1,5 +1,0 @@
-//go:build !race
-
-package detectifyreceiver
-
-const raceEnabled = false
