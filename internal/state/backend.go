@@ -32,6 +32,22 @@ type storeTx interface {
 	// Count adds n to a per-domain counter of this receiver: a finding of
 	// a level, or a scan event in a state.
 	Count(c CounterKey, n int64)
+
+	// A scan's findings (ScanFindings), one at a time; they are written
+	// after the scan's record, and go with it when it is deleted.
+	//
+	// TitleCount is the count of title, and how many titles are counted.
+	TitleCount(scan, title string) (n int64, titles int, err error)
+	PutTitleCount(scan, title string, n int64)
+	// Seen says whether key is among the scan's delivered findings, and
+	// how many there are.
+	Seen(scan, key string) (seen bool, keys int, err error)
+	AddSeen(scan, key string)
+	// SeenKeys lists the scan's delivered findings.
+	SeenKeys(scan string) ([]string, error)
+	// DropFindings forgets the scan's counts by title, and its delivered
+	// findings unless keepSeen.
+	DropFindings(scan string, keepSeen bool)
 }
 
 // Tx is one atomic step as the rules see it: the backend's, and what the

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"slices"
 	"strings"
 	"time"
 )
@@ -117,12 +116,16 @@ func fingerprint(title, location, level string) string {
 	return "fp:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// seen remembers that a webhook delivered a finding of the scan.
-func (s *ScanRecord) seen(e *observed) {
+// addSeen remembers that a webhook delivered a finding of the scan, and
+// says whether it was new (and within the bound).
+func addSeen(tx Tx, id string, e *observed) (bool, error) {
 	key := webhookFindingKey(e)
-	if len(s.Seen) < maxSeenPerScan && !slices.Contains(s.Seen, key) {
-		s.Seen = append(s.Seen, key)
+	seen, n, err := tx.Seen(id, key)
+	if err != nil || seen || n >= maxSeenPerScan {
+		return false, err
 	}
+	tx.AddSeen(id, key)
+	return true, nil
 }
 
 // backfillJob says whether the finish of scan (found before when seen)
@@ -194,7 +197,11 @@ func (s *State) CountBackfill(ctx context.Context, job BackfillJob, findings []B
 			}
 			return Insight{}, nil
 		}
-		seen := keySet(scan.Seen)
+		seenKeys, err := tx.SeenKeys(job.ID)
+		if err != nil {
+			return Insight{}, err
+		}
+		seen := keySet(seenKeys)
 		var missing int64 // of the levels the scan's withheld count covers
 		for i, f := range findings {
 			if seen.any(f.Keys) || counted.any(f.Keys) {

@@ -78,22 +78,77 @@ type journal struct {
 type dirtySet struct {
 	claims  map[Key]bool
 	scans   map[string]bool
-	domains map[string]bool
-	counts  map[string]bool
+	// What changed of each scan's findings: only that is written, so that
+	// an entry does not grow with its scans' findings.
+	findings map[string]*findingsDirt
+	domains  map[string]bool
+	counts   map[string]bool
 }
 
 func newDirtySet() dirtySet {
-	return dirtySet{claims: map[Key]bool{}, scans: map[string]bool{}, domains: map[string]bool{}, counts: map[string]bool{}}
+	return dirtySet{claims: map[Key]bool{}, scans: map[string]bool{}, findings: map[string]*findingsDirt{},
+		domains: map[string]bool{}, counts: map[string]bool{}}
+}
+
+// findingsDirt is what changed of a scan's findings since the last entry.
+type findingsDirt struct {
+	dropTitles, dropSeen bool // forgotten first
+	titles               map[string]bool
+	seen                 []string // added
+}
+
+// reset notes that the scan's titles, and its seen findings when seen,
+// were forgotten: what changed of them before no longer matters.
+func (d *findingsDirt) reset(seen bool) {
+	d.dropTitles = true
+	clear(d.titles)
+	if seen {
+		d.dropSeen, d.seen = true, nil
+	}
 }
 
 // entryFile is one group of changes; a null value is a deletion.
 type entryFile struct {
-	Epoch   string                   `json:"epoch"`
-	Seq     uint64                   `json:"seq"`
-	Claims  map[string]*claimRecord  `json:"claims,omitempty"`
-	Scans   map[string]*ScanRecord   `json:"scans,omitempty"`
-	Domains map[string]*DomainRecord `json:"domains,omitempty"`
-	Counts  map[string]*DomainCounts `json:"counts,omitempty"`
+	Epoch   string                  `json:"epoch"`
+	Seq     uint64                  `json:"seq"`
+	Claims  map[string]*claimRecord `json:"claims,omitempty"`
+	Scans   map[string]*ScanRecord  `json:"scans,omitempty"`
+	// FindingsApart: the scans are written without their findings, whose
+	// changes are in Findings (an earlier version wrote each scan whole).
+	FindingsApart bool                      `json:"findings_apart,omitempty"`
+	Findings      map[string]*findingsDelta `json:"findings,omitempty"`
+	Domains       map[string]*DomainRecord  `json:"domains,omitempty"`
+	Counts        map[string]*DomainCounts  `json:"counts,omitempty"`
+}
+
+// findingsDelta is what an entry changes of a scan's findings: what it
+// forgets, then the new count of each title it counted and the findings
+// it saw. Applying it again changes nothing.
+type findingsDelta struct {
+	DropTitles bool             `json:"drop_titles,omitempty"`
+	DropSeen   bool             `json:"drop_seen,omitempty"`
+	Titles     map[string]int64 `json:"titles,omitempty"`
+	Seen       []string         `json:"seen,omitempty"`
+}
+
+func (d *findingsDelta) applyTo(f *ScanFindings) {
+	if d.DropTitles {
+		f.ByTitle = nil
+	}
+	if d.DropSeen {
+		f.Seen = nil
+	}
+	for title, n := range d.Titles {
+		if f.ByTitle == nil {
+			f.ByTitle = make(map[string]int64, len(d.Titles))
+		}
+		f.ByTitle[title] = n
+	}
+	for _, key := range d.Seen {
+		if !slices.Contains(f.Seen, key) {
+			f.Seen = append(f.Seen, key)
+		}
+	}
 }
 
 func newJournal(b *memoryBackend, client storage.Client) *journal {
@@ -226,12 +281,20 @@ func (j *journal) write(ctx context.Context) {
 
 func (j *journal) changedSinceWriteLocked() bool {
 	d := j.dirty
-	return len(d.claims)+len(d.scans)+len(d.domains)+len(d.counts) > 0
+	return len(d.claims)+len(d.scans)+len(d.findings)+len(d.domains)+len(d.counts) > 0
 }
 
+// merge adds other, the changes of a write that failed, to d, the changes
+// made since it began.
 func (d dirtySet) merge(other dirtySet) {
 	maps.Copy(d.claims, other.claims)
 	maps.Copy(d.scans, other.scans)
+	for id, older := range other.findings {
+		if newer := d.findings[id]; newer != nil {
+			older.merge(newer)
+		}
+		d.findings[id] = older
+	}
 	maps.Copy(d.domains, other.domains)
 	maps.Copy(d.counts, other.counts)
 }
@@ -245,9 +308,21 @@ func savedClaimRecord(rec claimRecord) claimRecord {
 	return rec
 }
 
+// merge adds newer, what changed after d, to d.
+func (d *findingsDirt) merge(newer *findingsDirt) {
+	if newer.dropTitles || newer.dropSeen {
+		d.reset(newer.dropSeen)
+	}
+	for title := range newer.titles {
+		d.titles[title] = true
+	}
+	d.seen = append(d.seen, newer.seen...)
+}
+
 func (j *journal) entryLocked(seq uint64) entryFile {
 	b := j.b
 	e := entryFile{Epoch: j.epoch, Seq: seq, Claims: map[string]*claimRecord{}, Scans: map[string]*ScanRecord{},
+		FindingsApart: true, Findings: map[string]*findingsDelta{},
 		Domains: map[string]*DomainRecord{}, Counts: map[string]*DomainCounts{}}
 	for key := range j.dirty.claims {
 		var rec *claimRecord
@@ -260,9 +335,24 @@ func (j *journal) entryLocked(seq uint64) entryFile {
 	for id := range j.dirty.scans {
 		var rec *ScanRecord
 		if s, ok := b.scans[id]; ok {
-			rec = &s.ScanRecord
+			core := s.core()
+			rec = &core
 		}
 		e.Scans[id] = rec
+	}
+	for id, d := range j.dirty.findings {
+		s, ok := b.scans[id]
+		if !ok {
+			continue // deleted: its record's null says so
+		}
+		delta := &findingsDelta{DropTitles: d.dropTitles, DropSeen: d.dropSeen, Seen: d.seen}
+		for title := range d.titles {
+			if delta.Titles == nil {
+				delta.Titles = make(map[string]int64, len(d.titles))
+			}
+			delta.Titles[title] = s.ByTitle[title]
+		}
+		e.Findings[id] = delta
 	}
 	for name := range j.dirty.domains {
 		var rec *DomainRecord

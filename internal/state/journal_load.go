@@ -131,7 +131,7 @@ func (j *journal) replay(ctx context.Context, state *loadedState, legacy bool) e
 			return nil
 		}
 		maps.Copy(state.claims, e.Claims)
-		maps.Copy(state.scans, e.Scans)
+		state.applyScans(e)
 		maps.Copy(state.domains, e.Domains)
 		maps.Copy(state.counts, e.Counts)
 		j.seq++
@@ -151,6 +151,23 @@ type loadedState struct {
 func newLoadedState() *loadedState {
 	return &loadedState{claims: map[string]*claimRecord{}, scans: map[string]*ScanRecord{},
 		domains: map[string]*DomainRecord{}, counts: map[string]*DomainCounts{}}
+}
+
+// applyScans applies an entry's scans. An entry of an earlier version
+// holds each scan whole; one of this version holds its record without its
+// findings, which keeps those it had, and what changed of them.
+func (s *loadedState) applyScans(e entryFile) {
+	for id, rec := range e.Scans {
+		if prev := s.scans[id]; rec != nil && prev != nil && e.FindingsApart {
+			rec.ScanFindings = prev.ScanFindings
+		}
+		s.scans[id] = rec
+	}
+	for id, d := range e.Findings {
+		if rec := s.scans[id]; rec != nil && d != nil {
+			d.applyTo(&rec.ScanFindings)
+		}
+	}
 }
 
 // restore fills the backend from a loaded state: expired claims are
@@ -198,7 +215,9 @@ func (b *memoryBackend) restore(start time.Time, s *loadedState, now time.Time) 
 			// Whoever held it was this process, before it stopped.
 			s.rec.Backfill.Owner, s.rec.Backfill.Lease = "", time.Time{}
 		}
+		s.rec.adoptLimitedTitles()
 		b.putScanLocked(s.key, *s.rec, s.rec.FirstSeen)
+		b.scans[s.key].ScanFindings = s.rec.ScanFindings
 	}
 	var domains []keyed[*DomainRecord]
 	for name, rec := range s.domains {

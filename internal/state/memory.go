@@ -364,7 +364,9 @@ func (b *memoryBackend) putScanLocked(id string, rec ScanRecord, now time.Time) 
 		b.scans[id] = s
 	}
 	wasOpen, closedBefore := found && s.Open(), s.Closed
-	s.ScanRecord = rec
+	findings := s.ScanFindings
+	s.ScanRecord = rec.core()
+	s.ScanFindings = findings
 	if rec.Backfill.active() {
 		b.backfills[id] = rec.Backfill.Due
 	} else {
@@ -399,6 +401,9 @@ func (b *memoryBackend) deleteScanLocked(id string) {
 		delete(b.scans, id)
 		delete(b.backfills, id)
 		b.markScanLocked(id)
+		if d := b.findingsDirtLocked(id); d != nil {
+			d.reset(true)
+		}
 	}
 }
 
@@ -441,6 +446,21 @@ func (b *memoryBackend) markScanLocked(id string) {
 	}
 }
 
+// findingsDirtLocked is what the next journal entry writes of the scan's
+// findings; nil without a journal.
+func (b *memoryBackend) findingsDirtLocked(id string) *findingsDirt {
+	if b.journal == nil {
+		return nil
+	}
+	b.journal.changed++
+	d := b.journal.dirty.findings[id]
+	if d == nil {
+		d = &findingsDirt{titles: map[string]bool{}}
+		b.journal.dirty.findings[id] = d
+	}
+	return d
+}
+
 func (b *memoryBackend) markDomainLocked(name string) {
 	if b.journal != nil {
 		b.journal.dirty.domains[name] = true
@@ -469,14 +489,76 @@ type memoryTx struct {
 	now time.Time
 }
 
-// Scan returns the stored record; the rules may change its maps in place,
-// as they write it back under the same lock.
+// Scan returns the stored record, without its findings; the rules may
+// change its maps in place, as they write it back under the same lock.
 func (t *memoryTx) Scan(id string) (ScanRecord, bool, error) {
 	s, ok := t.b.scans[id]
 	if !ok {
 		return ScanRecord{}, false, nil
 	}
-	return s.ScanRecord, true, nil
+	return s.core(), true, nil
+}
+
+func (t *memoryTx) TitleCount(id, title string) (int64, int, error) {
+	s, ok := t.b.scans[id]
+	if !ok {
+		return 0, 0, nil
+	}
+	return s.ByTitle[title], len(s.ByTitle), nil
+}
+
+func (t *memoryTx) PutTitleCount(id, title string, n int64) {
+	s, ok := t.b.scans[id]
+	if !ok {
+		return // evicted in this step
+	}
+	if s.ByTitle == nil {
+		s.ByTitle = make(map[string]int64)
+	}
+	s.ByTitle[title] = n
+	if d := t.b.findingsDirtLocked(id); d != nil {
+		d.titles[title] = true
+	}
+}
+
+func (t *memoryTx) Seen(id, key string) (bool, int, error) {
+	s, ok := t.b.scans[id]
+	if !ok {
+		return false, 0, nil
+	}
+	return slices.Contains(s.Seen, key), len(s.Seen), nil
+}
+
+func (t *memoryTx) AddSeen(id, key string) {
+	s, ok := t.b.scans[id]
+	if !ok {
+		return
+	}
+	s.Seen = append(s.Seen, key)
+	if d := t.b.findingsDirtLocked(id); d != nil {
+		d.seen = append(d.seen, key)
+	}
+}
+
+func (t *memoryTx) SeenKeys(id string) ([]string, error) {
+	if s, ok := t.b.scans[id]; ok {
+		return slices.Clone(s.Seen), nil
+	}
+	return nil, nil
+}
+
+func (t *memoryTx) DropFindings(id string, keepSeen bool) {
+	s, ok := t.b.scans[id]
+	if !ok {
+		return
+	}
+	s.ByTitle = nil
+	if !keepSeen {
+		s.Seen = nil
+	}
+	if d := t.b.findingsDirtLocked(id); d != nil {
+		d.reset(!keepSeen)
+	}
 }
 
 func (t *memoryTx) PutScan(id string, rec ScanRecord) { t.b.putScanLocked(id, rec, t.now) }

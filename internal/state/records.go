@@ -8,6 +8,7 @@ package state // import "github.com/detectify-otel/detectifyreceiver/internal/st
 
 import (
 	"crypto/sha256"
+	"slices"
 	"time"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/message"
@@ -84,23 +85,53 @@ type ScanRecord struct {
 	FirstSeen time.Time `json:"first_seen"`
 	// Started is when its start was received; zero when it was not seen.
 	Started time.Time `json:"started,omitzero"`
-	// Delivered counts the finding messages received, ByLevel by level and
-	// ByTitle by title (bounded, see maxTitlesPerScan).
+	// Delivered counts the finding messages received, ByLevel by level.
 	Delivered int64            `json:"delivered,omitempty"`
 	ByLevel   map[string]int64 `json:"by_level,omitempty"`
-	ByTitle   map[string]int64 `json:"by_title,omitempty"`
-	Finished  bool             `json:"finished,omitempty"`
+	// LimitedTitles are the titles whose count reached Detectify's limit
+	// per type, in the order they reached it.
+	LimitedTitles []string `json:"limited_titles,omitempty"`
+	Finished      bool     `json:"finished,omitempty"`
 	Stalled   bool             `json:"stalled,omitempty"`
 	// Closed is when it finished or was reported stalled: what is kept of
 	// it is forgotten a while after.
 	Closed time.Time `json:"closed,omitzero"`
 	// Profile is the scan profile's token, when a message named it.
 	Profile string `json:"profile,omitempty"`
-	// Seen holds the webhookFindingKey of each finding a webhook delivered
-	// (bounded by maxSeenPerScan), kept after the finish for its backfill.
-	Seen []string `json:"seen,omitempty"`
 	// Backfill is the finished scan's API backfill, when it has one.
 	Backfill *Backfill `json:"backfill,omitempty"`
+
+	// ScanFindings are kept apart from the record (the Tx's TitleCount and
+	// Seen): a finding reads and writes its own title and key, so that its
+	// webhook costs the same however many findings its scan has. They are
+	// in a record only where it is saved whole (a compacted state, or one
+	// an earlier version wrote); Tx.Scan returns a record without them.
+	ScanFindings
+}
+
+// ScanFindings are what a scan keeps per finding, each bounded.
+type ScanFindings struct {
+	// ByTitle counts the finding messages by title (maxTitlesPerScan).
+	ByTitle map[string]int64 `json:"by_title,omitempty"`
+	// Seen holds the webhookFindingKey of each finding a webhook delivered
+	// (maxSeenPerScan), kept after the finish for its backfill.
+	Seen []string `json:"seen,omitempty"`
+}
+
+// core is the record without its findings.
+func (s ScanRecord) core() ScanRecord {
+	s.ScanFindings = ScanFindings{}
+	return s
+}
+
+// adoptLimitedTitles fills LimitedTitles from the counts of a record an
+// earlier version saved, which kept no list of them.
+func (s *ScanRecord) adoptLimitedTitles() {
+	for title, n := range s.ByTitle {
+		if n >= perTypeLimit && !slices.Contains(s.LimitedTitles, title) {
+			s.LimitedTitles = append(s.LimitedTitles, title)
+		}
+	}
 }
 
 // Open reports whether the scan counts as open: neither finished nor

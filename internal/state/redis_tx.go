@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -62,35 +63,107 @@ type countWrite struct {
 	overflow bool
 }
 
+// Scan returns the record without its findings (see ScanRecord).
 func (t *redisTx) Scan(id string) (ScanRecord, bool, error) {
+	s, err := t.scan(id)
+	if err != nil || s.deleted {
+		return ScanRecord{}, false, err
+	}
+	return s.rec.core(), s.found || s.written, nil
+}
+
+// scan is the scan as this Tx has it, read first if it was not.
+func (t *redisTx) scan(id string) (*redisScan, error) {
 	if s, ok := t.scans[id]; ok {
-		if s.deleted {
-			return ScanRecord{}, false, nil
-		}
-		return s.rec, s.found || s.written, nil
+		return s, nil
 	}
 	raw, found, err := t.r.get(t.b.keys.scan(id))
 	if err != nil {
-		return ScanRecord{}, false, err
+		return nil, err
 	}
 	s := &redisScan{}
 	if found {
 		if err := json.Unmarshal([]byte(raw), &s.rec); err != nil {
-			return ScanRecord{}, false, fmt.Errorf("redis: scan %q is unreadable: %w", id, err)
+			return nil, fmt.Errorf("redis: scan %q is unreadable: %w", id, err)
 		}
+		s.rec.adoptLimitedTitles()
 		s.found, s.wasOpen = true, s.rec.Open()
 	}
 	t.scans[id] = s
-	return s.rec, s.found, nil
+	return s, nil
 }
 
+// PutScan keeps the scan's findings.
 func (t *redisTx) PutScan(id string, rec ScanRecord) {
 	s := t.scans[id]
 	if s == nil { // not read first: the rules always read, but be safe
 		s = &redisScan{}
 		t.scans[id] = s
 	}
-	s.rec, s.written, s.deleted = rec, true, false
+	findings := s.rec.ScanFindings
+	if s.deleted {
+		findings = ScanFindings{}
+	}
+	s.rec, s.written, s.deleted = rec.core(), true, false
+	s.rec.ScanFindings = findings
+}
+
+// findings are the scan's, to change; nil when it has no record.
+func (t *redisTx) findings(id string) *ScanFindings {
+	s := t.scans[id]
+	if s == nil || s.deleted || !s.written && !s.found {
+		return nil
+	}
+	s.written = true
+	return &s.rec.ScanFindings
+}
+
+func (t *redisTx) TitleCount(id, title string) (int64, int, error) {
+	s, err := t.scan(id)
+	if err != nil || s.deleted {
+		return 0, 0, err
+	}
+	return s.rec.ByTitle[title], len(s.rec.ByTitle), nil
+}
+
+func (t *redisTx) PutTitleCount(id, title string, n int64) {
+	if f := t.findings(id); f != nil {
+		if f.ByTitle == nil {
+			f.ByTitle = make(map[string]int64)
+		}
+		f.ByTitle[title] = n
+	}
+}
+
+func (t *redisTx) Seen(id, key string) (bool, int, error) {
+	s, err := t.scan(id)
+	if err != nil || s.deleted {
+		return false, 0, err
+	}
+	return slices.Contains(s.rec.Seen, key), len(s.rec.Seen), nil
+}
+
+func (t *redisTx) AddSeen(id, key string) {
+	if f := t.findings(id); f != nil {
+		f.Seen = append(f.Seen, key)
+	}
+}
+
+func (t *redisTx) SeenKeys(id string) ([]string, error) {
+	s, err := t.scan(id)
+	if err != nil || s.deleted {
+		return nil, err
+	}
+	return slices.Clone(s.rec.Seen), nil
+}
+
+func (t *redisTx) DropFindings(id string, keepSeen bool) {
+	if f := t.findings(id); f != nil {
+		f.ByTitle = nil
+		if !keepSeen {
+			f.Seen = nil
+		}
+	}
 }
 
 func (t *redisTx) DeleteScan(id string) {

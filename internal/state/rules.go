@@ -207,30 +207,40 @@ func (r rules) finding(tx Tx, e *observed, now time.Time) (Insight, error) {
 	if e.Profile != "" {
 		scan.Profile = e.Profile
 	}
-	scan.seen(e)
 	var insight Insight
-	if title := titleKey(e.Title); title != "" {
-		if scan.ByTitle == nil {
-			scan.ByTitle = make(map[string]int64)
+	title := titleKey(e.Title)
+	var titleCount int64
+	if title != "" {
+		n, titles, err := tx.TitleCount(id, title)
+		if err != nil {
+			return Insight{}, err
 		}
-		if n, known := scan.ByTitle[title]; known || len(scan.ByTitle) < maxTitlesPerScan {
-			scan.ByTitle[title] = n + 1
-			// The 10th message of a type is Detectify's last: say so now,
-			// so an alert can fire before the scan ends.
-			if n+1 == perTypeLimit {
-				insight.LimitReached = append(insight.LimitReached, LimitPerType)
-				insight.LimitedTitles = []string{title}
-			}
+		if n > 0 || titles < maxTitlesPerScan {
+			titleCount = n + 1
+		}
+		// The 10th message of a type is Detectify's last: say so now,
+		// so an alert can fire before the scan ends.
+		if titleCount == perTypeLimit {
+			insight.LimitReached = append(insight.LimitReached, LimitPerType)
+			insight.LimitedTitles = []string{title}
+			scan.LimitedTitles = append(scan.LimitedTitles, title)
 		}
 	}
 	if scan.Delivered == perScanLimit {
 		insight.LimitReached = append(insight.LimitReached, LimitPerScan)
 	}
 	if !found {
-		return insight, r.open(tx, id, scan, true)
+		if err := r.open(tx, id, scan, true); err != nil {
+			return Insight{}, err
+		}
+	} else {
+		tx.PutScan(id, scan)
 	}
-	tx.PutScan(id, scan)
-	return insight, nil
+	if titleCount > 0 {
+		tx.PutTitleCount(id, title, titleCount)
+	}
+	_, err = addSeen(tx, id, e)
+	return insight, err
 }
 
 // lateForBackfill notes a finding that came after its scan finished while
@@ -240,12 +250,10 @@ func (r rules) lateForBackfill(tx Tx, id string, scan ScanRecord, e *observed) e
 	if !scan.Backfill.active() || scan.Backfill.State == BackfillCounted {
 		return nil
 	}
-	before := len(scan.Seen)
-	scan.seen(e)
-	if len(scan.Seen) == before {
-		return nil // known already, or past the bound
+	added, err := addSeen(tx, id, e)
+	if err != nil || !added {
+		return err // known already, or past the bound
 	}
-	tx.PutScan(id, scan)
 	domain, err := tx.Domain(scan.Domain)
 	if err != nil || domain.LastScan == nil || domain.LastScan.Scan != id || domain.LastScan.Undelivered == nil || !reportedLevels[e.Level] {
 		return err
@@ -300,10 +308,13 @@ func (r rules) finished(tx Tx, e *observed, now time.Time) (Insight, error) {
 		}
 		closed := ScanRecord{Domain: e.Domain, FirstSeen: scan.FirstSeen, Started: scan.Started, Finished: true, Closed: now}
 		if backfill = r.backfillJob(e, scan, seen, insight, now); backfill != nil {
-			closed.Profile, closed.Seen, closed.Backfill = scan.Profile, scan.Seen, backfill
+			closed.Profile, closed.Backfill = scan.Profile, backfill
 			insight.BackfillQueued = true
 		}
 		tx.PutScan(id, closed)
+		if found {
+			tx.DropFindings(id, backfill != nil)
+		}
 	}
 	domain, err := tx.Domain(e.Domain)
 	if err != nil {
@@ -325,13 +336,8 @@ func limitsOf(scan ScanRecord) (limits, titles []string) {
 	if scan.Delivered >= perScanLimit {
 		limits = append(limits, LimitPerScan)
 	}
-	for title, n := range scan.ByTitle {
-		if n >= perTypeLimit {
-			titles = append(titles, title)
-		}
-	}
-	if len(titles) > 0 {
-		slices.Sort(titles)
+	if len(scan.LimitedTitles) > 0 {
+		titles = slices.Sorted(slices.Values(scan.LimitedTitles))
 		limits = append(limits, LimitPerType)
 	}
 	return limits, titles

@@ -1,0 +1,168 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/message"
+)
+
+// A scan's findings are journaled one at a time: the entry of its 100th
+// finding is the size of its second's, not of everything the scan saw.
+func TestAFindingsEntryDoesNotGrowWithItsScan(t *testing.T) {
+	store := newFakeStorage()
+	s := persisted(t, store, t0)
+	deliver(t, s, started("d", "s"), t0)
+	entrySize := make([]int, 101)
+	for i := 1; i <= 100; i++ {
+		deliver(t, s, finding("d", "s", fmt.Sprintf("Title %03d", i%40), "high", i), t0)
+		entrySize[i] = store.sizes()[entryKey(journalOf(s).seq)]
+	}
+	assert.LessOrEqual(t, entrySize[100], entrySize[2]+16, "only the counts' digits grow")
+	require.NoError(t, s.Close(context.Background()))
+}
+
+// The counts by title and the delivered findings come back after a crash
+// from the entries that wrote them one at a time: the tenth message of a
+// type after the restart is the one that reaches Detectify's limit.
+func TestAScansFindingsSurviveACrash(t *testing.T) {
+	store := newFakeStorage()
+	s := persisted(t, store, t0)
+	deliver(t, s, started("d", "s"), t0)
+	for i := range perTypeLimit - 1 {
+		deliver(t, s, finding("d", "s", "XSS", "high", i), t0)
+	}
+	crash(s)
+
+	s = persisted(t, store, t0)
+	rec, ok := scanRecordOf(t, s, "d")
+	require.True(t, ok)
+	assert.Equal(t, map[string]int64{"XSS": perTypeLimit - 1}, rec.ByTitle)
+	assert.Len(t, rec.Seen, perTypeLimit-1)
+	got := deliver(t, s, finding("d", "s", "XSS", "high", perTypeLimit), t0).Insight
+	assert.Equal(t, []string{LimitPerType}, got.LimitReached)
+	assert.Equal(t, []string{"XSS"}, deliver(t, s, finished("d", "s", 0, 0, 0), t0.Add(time.Hour)).Insight.LimitedTitles)
+	crash(s)
+
+	s = persisted(t, store, t0.Add(time.Hour))
+	rec, ok = scanRecordOf(t, s, "d")
+	require.True(t, ok)
+	assert.Equal(t, ScanFindings{}, rec.ScanFindings, "a finished scan without a backfill keeps none")
+	require.NoError(t, s.Close(context.Background()))
+}
+
+// The findings a write that failed was to carry are written by the next
+// one, with those changed while it failed.
+func TestAFailedWritesFindingsAreWrittenByTheNext(t *testing.T) {
+	store := newFakeStorage()
+	s := persisted(t, store, t0)
+	ctx := context.Background()
+	deliver(t, s, started("d", "s"), t0)
+	record := func(i int) {
+		e, err := message.Parse([]byte(finding("d", "s", "XSS", "high", i)))
+		require.NoError(t, err)
+		d, err := s.Claim(ctx, Key{byte(i)}, t0)
+		require.NoError(t, err)
+		require.NoError(t, s.Record(ctx, &d, &e, t0))
+	}
+	release, writing := make(chan struct{}), make(chan struct{}, 1)
+	store.setFail(errors.New("disk full"))
+	store.setBlock(release)
+	store.setBeforeWrite(func(string) {
+		select {
+		case writing <- struct{}{}:
+		default:
+		}
+	})
+	record(0)
+	failed := make(chan error, 1)
+	go func() { failed <- s.Sync(ctx) }()
+	<-writing // the write that is to fail has taken the first finding
+	record(1)
+	close(release)
+	require.ErrorIs(t, <-failed, ErrUnavailable)
+	store.setFail(nil)
+	require.NoError(t, s.Sync(ctx))
+	crash(s)
+
+	s = persisted(t, store, t0)
+	rec, ok := scanRecordOf(t, s, "d")
+	require.True(t, ok)
+	assert.Equal(t, map[string]int64{"XSS": 2}, rec.ByTitle)
+	assert.Len(t, rec.Seen, 2)
+	require.NoError(t, s.Close(ctx))
+}
+
+// An entry an earlier version wrote holds each scan whole, its findings
+// in it: they are read, and the titles that reached the limit then are
+// reported at the finish.
+func TestAnEarlierVersionsEntryKeepsItsScansFindings(t *testing.T) {
+	store := newFakeStorage()
+	s := persisted(t, store, t0)
+	deliver(t, s, started("d", "s"), t0)
+	j := journalOf(s)
+	epoch, seq := j.epoch, j.seq
+	crash(s)
+	rec := fmt.Sprintf(`{"domain":"d","first_seen":%q,"started":%q,"delivered":10,"by_level":{"high":10},`+
+		`"by_title":{"XSS":%d},"seen":["id:f1","id:f2"]}`, t0.Format(time.RFC3339Nano), t0.Format(time.RFC3339Nano), perTypeLimit)
+	id, err := json.Marshal(scanKey("d", "s"))
+	require.NoError(t, err)
+	require.NoError(t, store.Set(context.Background(), entryKey(seq+1),
+		fmt.Appendf(nil, `{"epoch":%q,"seq":%d,"scans":{%s:%s}}`, epoch, seq+1, id, rec)))
+
+	s = persisted(t, store, t0)
+	restored, ok := scanRecordOf(t, s, "d")
+	require.True(t, ok)
+	assert.Equal(t, ScanFindings{ByTitle: map[string]int64{"XSS": perTypeLimit}, Seen: []string{"id:f1", "id:f2"}}, restored.ScanFindings)
+	got := deliver(t, s, finished("d", "s", 0, 0, 0), t0.Add(time.Hour)).Insight
+	assert.Equal(t, []string{"XSS"}, got.LimitedTitles)
+	require.NoError(t, s.Close(context.Background()))
+}
+
+// A scan forgotten and seen again in one write starts with no findings
+// after a restart: the entry says the old ones are gone.
+func TestAScanForgottenAndSeenAgainInOneWriteKeepsOnlyItsNewFindings(t *testing.T) {
+	store := newFakeStorage()
+	cfg := testConfig()
+	cfg.MaxOpenScans = 1
+	open := func(now time.Time) *State {
+		s := NewMemory(cfg, now)
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		_, err := s.Persist(ctx, store, now)
+		require.NoError(t, err)
+		return s
+	}
+	s := open(t0)
+	ctx := context.Background()
+	deliver(t, s, started("d", "a"), t0)
+	deliver(t, s, finding("d", "a", "XSS", "high", 1), t0)
+	store.setFail(errors.New("disk full"))
+	for i, body := range []string{started("d", "b"), finding("d", "a", "SQLi", "high", 2)} {
+		e, err := message.Parse([]byte(body))
+		require.NoError(t, err)
+		d, err := s.Claim(ctx, Key{byte(i)}, t0)
+		require.NoError(t, err)
+		require.NoError(t, s.Record(ctx, &d, &e, t0)) // b evicts a; a's finding opens it again
+		require.ErrorIs(t, s.Sync(ctx), ErrUnavailable)
+	}
+	store.setFail(nil)
+	require.NoError(t, s.Sync(ctx))
+	crash(s)
+
+	s = open(t0)
+	b := s.backend.(*memoryBackend)
+	b.mu.Lock()
+	a := b.scans[scanKey("d", "a")]
+	b.mu.Unlock()
+	require.NotNil(t, a)
+	assert.Equal(t, ScanFindings{ByTitle: map[string]int64{"SQLi": 1}, Seen: []string{"id:f2"}}, a.ScanFindings)
+	require.NoError(t, s.Close(ctx))
+}
