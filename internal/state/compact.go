@@ -58,7 +58,8 @@ type chunkLine struct {
 // background. The compaction is fuzzy: it reads the records a few at a
 // time while webhooks go on changing them, and is replayed from the last
 // entry written before it began. That is exact because every entry holds
-// the whole new value of what it changed: a record read half way is
+// the whole new value of what it changed (of a scan's findings, what they
+// forgot first, then each new value): a record read half way is
 // overwritten by the entries after it.
 type compactor struct {
 	want chan struct{}

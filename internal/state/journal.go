@@ -19,9 +19,10 @@ import (
 // compaction:
 //
 //   - detectify/j/<seq>: one journal entry per group of concurrent webhooks,
-//     holding the new values of the records they changed (so replaying is
-//     idempotent). Keys are fixed-width hex, so each entry is appended at
-//     the end of the extension's B-tree.
+//     holding the new values of the records they changed, and of a scan's
+//     findings only those that changed (so replaying is idempotent, and an
+//     entry does not grow with its scans). Keys are fixed-width hex, so each
+//     entry is appended at the end of the extension's B-tree.
 //   - detectify/c/<gen>/<n>: the compacted state, in chunks of at most
 //     chunkSize bytes, one JSON record per line: no value is large, and no
 //     webhook waits while one is written (compact.go).
