@@ -77,8 +77,8 @@ type journal struct {
 }
 
 type dirtySet struct {
-	claims  map[Key]bool
-	scans   map[string]bool
+	claims map[Key]bool
+	scans  map[string]bool
 	// What changed of each scan's findings: only that is written, so that
 	// an entry does not grow with its scans' findings.
 	findings map[string]*findingsDirt
@@ -110,10 +110,10 @@ func (d *findingsDirt) reset(seen bool) {
 
 // entryFile is one group of changes; a null value is a deletion.
 type entryFile struct {
-	Epoch   string                  `json:"epoch"`
-	Seq     uint64                  `json:"seq"`
-	Claims  map[string]*claimRecord `json:"claims,omitempty"`
-	Scans   map[string]*ScanRecord  `json:"scans,omitempty"`
+	Epoch  string                  `json:"epoch"`
+	Seq    uint64                  `json:"seq"`
+	Claims map[string]*claimRecord `json:"claims,omitempty"`
+	Scans  map[string]*ScanRecord  `json:"scans,omitempty"`
 	// FindingsApart: the scans are written without their findings, whose
 	// changes are in Findings (an earlier version wrote each scan whole).
 	FindingsApart bool                      `json:"findings_apart,omitempty"`

@@ -92,7 +92,7 @@ type ScanRecord struct {
 	// per type, in the order they reached it.
 	LimitedTitles []string `json:"limited_titles,omitempty"`
 	Finished      bool     `json:"finished,omitempty"`
-	Stalled   bool             `json:"stalled,omitempty"`
+	Stalled       bool     `json:"stalled,omitempty"`
 	// Closed is when it finished or was reported stalled: what is kept of
 	// it is forgotten a while after.
 	Closed time.Time `json:"closed,omitzero"`
