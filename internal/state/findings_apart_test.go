@@ -166,3 +166,29 @@ func TestAScanForgottenAndSeenAgainInOneWriteKeepsOnlyItsNewFindings(t *testing.
 	assert.Equal(t, ScanFindings{ByTitle: map[string]int64{"SQLi": 1}, Seen: []string{"id:f2"}}, a.ScanFindings)
 	require.NoError(t, s.Close(ctx))
 }
+
+// A scan started again under the id of one that finished is a new scan:
+// none of the findings its predecessor delivered (kept for its backfill)
+// are its own.
+func TestAScanStartedAgainHasNoFindingsOfTheLastOne(t *testing.T) {
+	cfg := testConfig()
+	cfg.Backfill = BackfillAlways
+	forEachBackend(t, cfg, func(t *testing.T, s *State) {
+		deliver(t, s, started("d", "s"), t0)
+		deliver(t, s, finding("d", "s", "XSS", "high", 1), t0)
+		require.True(t, deliver(t, s, finished("d", "s", 0, 0, 0), t0.Add(time.Hour)).Insight.BackfillQueued)
+		seenKeys := func() []string {
+			var keys []string
+			_, err := s.update(context.Background(), nil, t0, func(tx Tx) (Insight, error) {
+				var err error
+				keys, err = tx.SeenKeys(scanKey("d", "s"))
+				return Insight{}, err
+			})
+			require.NoError(t, err)
+			return keys
+		}
+		assert.Equal(t, []string{"id:f1"}, seenKeys(), "kept for the backfill")
+		deliver(t, s, started("d", "s"), t0.Add(2*time.Hour))
+		assert.Empty(t, seenKeys())
+	})
+}

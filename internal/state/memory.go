@@ -549,8 +549,8 @@ func (t *memoryTx) SeenKeys(id string) ([]string, error) {
 
 func (t *memoryTx) DropFindings(id string, keepSeen bool) {
 	s, ok := t.b.scans[id]
-	if !ok {
-		return
+	if !ok || s.ByTitle == nil && (keepSeen || s.Seen == nil) {
+		return // nothing to forget, nothing to journal
 	}
 	s.ByTitle = nil
 	if !keepSeen {

@@ -65,7 +65,8 @@ func (r rules) started(tx Tx, e *observed, now time.Time) error {
 		return err
 	}
 	isNew := !found || !scan.Open()
-	if !found || scan.Finished {
+	again := found && scan.Finished // the id's earlier scan is over: a new one
+	if !found || again {
 		scan = ScanRecord{Domain: e.Domain, FirstSeen: now}
 	}
 	if scan.Started.IsZero() {
@@ -74,7 +75,13 @@ func (r rules) started(tx Tx, e *observed, now time.Time) error {
 	if e.Profile != "" {
 		scan.Profile = e.Profile
 	}
-	return r.open(tx, id, scan, isNew)
+	if err := r.open(tx, id, scan, isNew); err != nil {
+		return err
+	}
+	if again {
+		tx.DropFindings(id, false)
+	}
+	return nil
 }
 
 // open stores scan and, when it is new, lists it as its domain's newest
