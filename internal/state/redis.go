@@ -104,11 +104,16 @@ func (k redisKeys) claim(key Key) string {
 	b.Write(hexed[:])
 	return b.String()
 }
-func (k redisKeys) scan(id string) string  { return k.prefix + "{detectify}scan:" + id }
-func (k redisKeys) open() string           { return k.prefix + "{detectify}open" }
-func (k redisKeys) backfills() string      { return k.prefix + "{detectify}backfills" }
-func (k redisKeys) domain(n string) string { return k.prefix + "{detectify}domain:" + n }
-func (k redisKeys) counts(r string) string { return k.prefix + "{detectify}counts:" + r }
+func (k redisKeys) scan(id string) string { return k.prefix + "{detectify}scan:" + id }
+
+// A scan's findings are two hashes beside its record: its counts by title,
+// and its delivered findings' keys (the fields, each "1").
+func (k redisKeys) scanTitles(id string) string { return k.prefix + "{detectify}scan-titles:" + id }
+func (k redisKeys) scanSeen(id string) string   { return k.prefix + "{detectify}scan-seen:" + id }
+func (k redisKeys) open() string                { return k.prefix + "{detectify}open" }
+func (k redisKeys) backfills() string           { return k.prefix + "{detectify}backfills" }
+func (k redisKeys) domain(n string) string      { return k.prefix + "{detectify}domain:" + n }
+func (k redisKeys) counts(r string) string      { return k.prefix + "{detectify}counts:" + r }
 
 // step is where a step without a claim keeps its token (redis_fast.go).
 func (k redisKeys) step(token string) string { return k.prefix + "{detectify}step:" + token }

@@ -10,12 +10,17 @@ const (
 	// cacheMargin is kept beyond max_open_scans + max_domains entries: for
 	// finished scans still held by their backfill, and keys read absent.
 	cacheMargin = 1024
+	// cacheFields is kept for the fields of scans' findings (a title's
+	// count, a delivered finding): those of 64 scans at their bounds, the
+	// scans receiving findings now; an idle scan's are evicted first.
+	cacheFields = 64 * (maxTitlesPerScan + maxSeenPerScan)
 	// cacheMaxBytes bounds the values kept, whatever their number.
 	cacheMaxBytes = 64 << 20
 )
 
 // valueCache is what this replica last saw of the scan and domain keys in
-// Redis, and of the size of the index of open scans: the fast way to
+// Redis, of the fields of the scans' findings, and of the size of the
+// index of open scans: the fast way to
 // update reads it instead of Redis, and its script checks what was read.
 // A value missing here reads as absent; a wrong one costs a retry, never a
 // wrong update. Bounded: the least recently used values go first.
@@ -41,7 +46,7 @@ type cacheEntry struct {
 }
 
 func newValueCache(cfg Config) *valueCache {
-	return &valueCache{maxEntries: cfg.MaxOpenScans + cfg.MaxDomains + cacheMargin,
+	return &valueCache{maxEntries: cfg.MaxOpenScans + cfg.MaxDomains + cacheMargin + cacheFields,
 		entries: map[string]*list.Element{}, order: list.New()}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,9 +24,10 @@ import (
 // claim's key index (0: none) and owner; the step's key index (0: none)
 // and token, and that key's TTL in ms (0: it keeps its own, the claim's);
 // the open index's size the step read (empty: not read); the number of
-// checks, then each check as a key index and the value read ('=' and the
-// value, or '!': absent); then the writes, each an operation and its
-// arguments (see opWriter).
+// checks, then each check as a key index, the value read ('=' and the
+// value, or '!': absent) and the hash field read (” for the key's value,
+// else 'h' and the field's name); then the writes, each an operation and
+// its arguments (see opWriter).
 //
 // A step that writes is applied once: its token is kept in the step's key
 // (the claim's hash, else a key of its own for stepTokenTTL), and the same
@@ -49,8 +51,14 @@ local stale = ARGV[6] ~= '' and open ~= tonumber(ARGV[6])
 local n = tonumber(ARGV[7])
 local reply = {0, open}
 for c = 0, n - 1 do
-  local v = redis.call('GET', KEYS[tonumber(ARGV[8 + 2 * c])])
-  local want = ARGV[9 + 2 * c]
+  local k, f = KEYS[tonumber(ARGV[8 + 3 * c])], ARGV[10 + 3 * c]
+  local v
+  if f == '' then
+    v = redis.call('GET', k)
+  else
+    v = redis.call('HGET', k, string.sub(f, 2))
+  end
+  local want = ARGV[9 + 3 * c]
   if v then
     stale = stale or want ~= '=' .. v
   else
@@ -61,7 +69,7 @@ end
 if stale then
   return reply
 end
-local a = 8 + 2 * n
+local a = 8 + 3 * n
 while a <= #ARGV do
   local op, k = ARGV[a], KEYS[tonumber(ARGV[a + 1])]
   if op == 'set' then
@@ -189,15 +197,19 @@ func (b *redisBackend) runUpdate(ctx context.Context, h *held, r *cacheReader, w
 		open = strconv.Itoa(r.open)
 	}
 	checked := make([]string, 0, len(r.reads))
-	args := make([]any, 0, 7+2*len(r.reads)+len(w.ops))
+	args := make([]any, 0, 7+3*len(r.reads)+len(w.ops))
 	args = append(args, claim, owner, step, token, stepTTL, open, len(r.reads))
-	for key, v := range r.reads {
+	for read, v := range r.reads {
 		want := "!"
 		if v.found {
 			want = "=" + v.raw
 		}
-		checked = append(checked, key)
-		args = append(args, w.key(key), want)
+		checked = append(checked, read)
+		key, field := read, ""
+		if k, f, ok := splitFieldRef(read); ok {
+			key, field = k, "h"+f
+		}
+		args = append(args, w.key(key), want, field)
 	}
 	args = append(args, w.ops...)
 	res, err := updateScript.Run(ctx, b.client, w.keys, args...).Slice()
@@ -256,6 +268,39 @@ func (r *cacheReader) openCount() (int, error) {
 func (r *cacheReader) oldestOpen(int) ([]string, error) {
 	r.slow = true
 	return nil, errSlowPath
+}
+
+func (r *cacheReader) field(key, field string) (string, bool, error) {
+	return r.get(fieldRef(key, field))
+}
+
+// fieldNames is only needed by a backfill, once a scan: the slow path
+// serves it.
+func (r *cacheReader) fieldNames(string) ([]string, error) {
+	r.slow = true
+	return nil, errSlowPath
+}
+
+// fieldRef names a hash's field where a key is named (the cache, the
+// reads checked): a key never starts with a NUL byte, and the key's
+// length says where the field's name starts.
+func fieldRef(key, field string) string {
+	return "\x00" + strconv.Itoa(len(key)) + ":" + key + field
+}
+
+// splitFieldRef returns the hash and the field a fieldRef names; ok is
+// false for a key.
+func splitFieldRef(ref string) (key, field string, ok bool) {
+	rest, found := strings.CutPrefix(ref, "\x00")
+	if !found {
+		return "", "", false
+	}
+	n, rest, found := strings.Cut(rest, ":")
+	size, err := strconv.Atoi(n)
+	if !found || err != nil || size > len(rest) {
+		return "", "", false
+	}
+	return rest[:size], rest[size:], true
 }
 
 // current reports whether the cache still holds what the step read.
@@ -358,4 +403,8 @@ func (w *opWriter) expire(key string, ttl time.Duration) {
 }
 func (w *opWriter) hset(key, field, value string) {
 	w.ops = append(w.ops, "hset", w.key(key), field, value)
+}
+func (w *opWriter) setField(key, field, value string) {
+	w.hset(key, field, value)
+	w.written[fieldRef(key, field)] = cached{raw: value, found: true}
 }

@@ -108,11 +108,12 @@ func TestARecordWithALostClaimAppliesNothing(t *testing.T) {
 	}
 }
 
-// The cache keeps max_open_scans + max_domains + a margin values, and
+// The cache keeps max_open_scans + max_domains + margins values (for
+// keys read absent, and for the fields of scans' findings), and
 // cacheMaxBytes of them, forgetting the least recently used first.
 func TestTheCacheStaysWithinItsBound(t *testing.T) {
 	cfg := Config{MaxOpenScans: 10, MaxDomains: 5}
-	limit := cfg.MaxOpenScans + cfg.MaxDomains + cacheMargin
+	limit := cfg.MaxOpenScans + cfg.MaxDomains + cacheMargin + cacheFields
 	for _, tc := range []struct {
 		name    string
 		n, size int // values stored, and the size of each

@@ -3,7 +3,6 @@ package state
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -29,6 +28,10 @@ type txReader interface {
 	openCount() (int, error)
 	// oldestOpen lists the first n of the index of open scans.
 	oldestOpen(n int) ([]string, error)
+	// field returns a hash's field; found is false when it has none.
+	field(key, field string) (raw string, found bool, err error)
+	// fieldNames lists a hash's fields.
+	fieldNames(key string) ([]string, error)
 }
 
 // txWriter is where a redisTx's writes go: a MULTI/EXEC, or the script's
@@ -43,6 +46,8 @@ type txWriter interface {
 	hincrby(key, field string, n int64)
 	expire(key string, ttl time.Duration)
 	hset(key, field, value string)
+	// setField is hset of a field a txReader reads.
+	setField(key, field, value string)
 }
 
 func newRedisTx(b *redisBackend, r txReader, now time.Time) *redisTx {
@@ -50,11 +55,15 @@ func newRedisTx(b *redisBackend, r txReader, now time.Time) *redisTx {
 }
 
 type redisScan struct {
-	rec     ScanRecord
-	found   bool // existed before this Tx
+	rec     ScanRecord // without its findings
+	found   bool       // existed before this Tx
 	wasOpen bool
 	written bool
 	deleted bool
+	// What its hashes hold, and what this Tx read and changed of them
+	// (redis_findings.go).
+	titles, seen int
+	f            findingsTx
 }
 
 type countWrite struct {
@@ -69,7 +78,7 @@ func (t *redisTx) Scan(id string) (ScanRecord, bool, error) {
 	if err != nil || s.deleted {
 		return ScanRecord{}, false, err
 	}
-	return s.rec.core(), s.found || s.written, nil
+	return s.rec, s.found || s.written, nil
 }
 
 // scan is the scan as this Tx has it, read first if it was not.
@@ -83,87 +92,30 @@ func (t *redisTx) scan(id string) (*redisScan, error) {
 	}
 	s := &redisScan{}
 	if found {
-		if err := json.Unmarshal([]byte(raw), &s.rec); err != nil {
+		var v redisScanValue
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
 			return nil, fmt.Errorf("redis: scan %q is unreadable: %w", id, err)
 		}
-		s.rec.adoptLimitedTitles()
+		s.rec, s.titles, s.seen = v.ScanRecord, v.Titles, v.SeenN
+		s.adoptLegacy()
 		s.found, s.wasOpen = true, s.rec.Open()
 	}
 	t.scans[id] = s
 	return s, nil
 }
 
-// PutScan keeps the scan's findings.
+// PutScan keeps the scan's findings, but for a new one.
 func (t *redisTx) PutScan(id string, rec ScanRecord) {
 	s := t.scans[id]
 	if s == nil { // not read first: the rules always read, but be safe
 		s = &redisScan{}
 		t.scans[id] = s
 	}
-	findings := s.rec.ScanFindings
-	if s.deleted {
-		findings = ScanFindings{}
+	if s.deleted || !s.found && !s.written {
+		// A new scan: whatever its hashes hold is not its own.
+		s.titles, s.seen, s.f = 0, 0, findingsTx{dropTitles: true, dropSeen: true}
 	}
 	s.rec, s.written, s.deleted = rec.core(), true, false
-	s.rec.ScanFindings = findings
-}
-
-// findings are the scan's, to change; nil when it has no record.
-func (t *redisTx) findings(id string) *ScanFindings {
-	s := t.scans[id]
-	if s == nil || s.deleted || !s.written && !s.found {
-		return nil
-	}
-	s.written = true
-	return &s.rec.ScanFindings
-}
-
-func (t *redisTx) TitleCount(id, title string) (int64, int, error) {
-	s, err := t.scan(id)
-	if err != nil || s.deleted {
-		return 0, 0, err
-	}
-	return s.rec.ByTitle[title], len(s.rec.ByTitle), nil
-}
-
-func (t *redisTx) PutTitleCount(id, title string, n int64) {
-	if f := t.findings(id); f != nil {
-		if f.ByTitle == nil {
-			f.ByTitle = make(map[string]int64)
-		}
-		f.ByTitle[title] = n
-	}
-}
-
-func (t *redisTx) Seen(id, key string) (bool, int, error) {
-	s, err := t.scan(id)
-	if err != nil || s.deleted {
-		return false, 0, err
-	}
-	return slices.Contains(s.rec.Seen, key), len(s.rec.Seen), nil
-}
-
-func (t *redisTx) AddSeen(id, key string) {
-	if f := t.findings(id); f != nil {
-		f.Seen = append(f.Seen, key)
-	}
-}
-
-func (t *redisTx) SeenKeys(id string) ([]string, error) {
-	s, err := t.scan(id)
-	if err != nil || s.deleted {
-		return nil, err
-	}
-	return slices.Clone(s.rec.Seen), nil
-}
-
-func (t *redisTx) DropFindings(id string, keepSeen bool) {
-	if f := t.findings(id); f != nil {
-		f.ByTitle = nil
-		if !keepSeen {
-			f.Seen = nil
-		}
-	}
 }
 
 func (t *redisTx) DeleteScan(id string) {
@@ -250,14 +202,17 @@ func (t *redisTx) commit(w txWriter, h *held, insight Insight) error {
 		switch {
 		case s.deleted:
 			w.del(k.scan(id))
+			w.del(k.scanTitles(id))
+			w.del(k.scanSeen(id))
 			w.zrem(k.open(), id)
 			w.zrem(k.backfills(), id)
 		case s.written:
-			raw, err := json.Marshal(s.rec)
+			raw, err := json.Marshal(redisScanValue{ScanRecord: s.rec, Titles: s.titles, SeenN: s.seen})
 			if err != nil {
 				return err
 			}
 			w.set(k.scan(id), string(raw), t.b.scanTTL())
+			t.commitFindings(w, id, s)
 			if s.rec.Open() {
 				w.zadd(k.open(), float64(s.rec.FirstSeen.UnixMilli()), id)
 			} else {

@@ -127,6 +127,29 @@ func (r *watchReader) oldestOpen(n int) ([]string, error) {
 	return r.rtx.ZRange(r.ctx, r.keys.open(), 0, int64(n)-1).Result()
 }
 
+func (r *watchReader) field(key, field string) (string, bool, error) {
+	if err := r.rtx.Watch(r.ctx, key).Err(); err != nil {
+		return "", false, err
+	}
+	raw, err := r.rtx.HGet(r.ctx, key, field).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		r.reads[fieldRef(key, field)] = cached{}
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	r.reads[fieldRef(key, field)] = cached{raw: raw, found: true}
+	return raw, true, nil
+}
+
+func (r *watchReader) fieldNames(key string) ([]string, error) {
+	if err := r.rtx.Watch(r.ctx, key).Err(); err != nil {
+		return nil, err
+	}
+	return r.rtx.HKeys(r.ctx, key).Result()
+}
+
 // pipeWriter queues a Tx's writes in a MULTI/EXEC.
 type pipeWriter struct {
 	ctx     context.Context
@@ -154,3 +177,7 @@ func (w pipeWriter) hincrby(key, field string, n int64) {
 }
 func (w pipeWriter) expire(key string, ttl time.Duration) { w.p.Expire(w.ctx, key, ttl) }
 func (w pipeWriter) hset(key, field, value string)        { w.p.HSet(w.ctx, key, field, value) }
+func (w pipeWriter) setField(key, field, value string) {
+	w.hset(key, field, value)
+	w.written[fieldRef(key, field)] = cached{raw: value, found: true}
+}
