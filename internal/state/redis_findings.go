@@ -26,6 +26,7 @@ type redisScanValue struct {
 type findingsTx struct {
 	legacy               *ScanFindings // in the record an earlier version wrote
 	dropTitles, dropSeen bool          // the hash is deleted first
+	keepSeen             bool          // the seen hash outlives the titles: its TTL is renewed
 	counts               map[string]int64
 	put                  map[string]bool // titles counted
 	seen                 map[string]bool // keys read (true: there) or added
@@ -178,6 +179,7 @@ func (t *redisTx) DropFindings(id string, keepSeen bool) {
 	if s.f.legacy != nil {
 		s.f.legacy.ByTitle = nil
 	}
+	s.f.keepSeen = keepSeen
 	if !keepSeen {
 		s.seen, s.f.dropSeen, s.f.added = 0, true, nil
 		clear(s.f.seen)
@@ -188,7 +190,9 @@ func (t *redisTx) DropFindings(id string, keepSeen bool) {
 }
 
 // commitFindings hands what the Tx changed of a written scan's findings
-// to w, and keeps the hashes as long as the record.
+// to w. A hash written lives as long as the record written with it; the
+// delivered findings kept past the finish for the backfill, as long as
+// the finished record.
 func (t *redisTx) commitFindings(w txWriter, id string, s *redisScan) {
 	titles, seen := t.b.keys.scanTitles(id), t.b.keys.scanSeen(id)
 	if s.f.dropTitles {
@@ -197,14 +201,17 @@ func (t *redisTx) commitFindings(w txWriter, id string, s *redisScan) {
 	if s.f.dropSeen {
 		w.del(seen)
 	}
+	titlesSet, seenSet := len(s.f.put) > 0, len(s.f.added) > 0 || s.f.keepSeen
 	if l := s.f.legacy; l != nil {
 		for _, title := range slices.Sorted(maps.Keys(l.ByTitle)) {
 			if !s.f.put[title] {
 				w.setField(titles, title, strconv.FormatInt(l.ByTitle[title], 10))
+				titlesSet = true
 			}
 		}
 		for _, key := range l.Seen {
 			w.setField(seen, key, "1")
+			seenSet = true
 		}
 	}
 	for title := range s.f.put {
@@ -214,6 +221,10 @@ func (t *redisTx) commitFindings(w txWriter, id string, s *redisScan) {
 		w.setField(seen, key, "1")
 	}
 	ttl := t.b.scanTTL()
-	w.expire(titles, ttl)
-	w.expire(seen, ttl)
+	if titlesSet {
+		w.expire(titles, ttl)
+	}
+	if seenSet {
+		w.expire(seen, ttl)
+	}
 }

@@ -94,3 +94,27 @@ func TestANewRedisScanOwnsNoFindingsLeftBehind(t *testing.T) {
 	assert.Empty(t, got.LimitReached)
 	assert.Equal(t, "1", m.HGet(titles, "XSS"))
 }
+
+// A scan's hashes expire with its record: those it writes when it writes
+// them, the delivered findings a backfill needs when the scan finishes.
+func TestARedisScansHashesExpireWithItsRecord(t *testing.T) {
+	cfg := testConfig()
+	cfg.Backfill = BackfillAlways
+	m := miniredis.RunT(t)
+	s := redisState(t, m, cfg, "a")
+	ttl := s.backend.(*redisBackend).scanTTL()
+	titles := "detectify/{detectify}scan-titles:" + scanKey("d", "s")
+	seen := "detectify/{detectify}scan-seen:" + scanKey("d", "s")
+	deliver(t, s, started("d", "s"), t0)
+	deliver(t, s, finding("d", "s", "XSS", "high", 1), t0)
+	assert.Equal(t, ttl, m.TTL(titles))
+	assert.Equal(t, ttl, m.TTL(seen))
+
+	m.FastForward(time.Hour)
+	require.True(t, deliver(t, s, finished("d", "s", 0, 0, 0), t0.Add(time.Hour)).Insight.BackfillQueued)
+	assert.False(t, m.Exists(titles), "a finished scan's titles are forgotten")
+	assert.Equal(t, ttl, m.TTL(seen), "kept for the backfill as long as the finished scan")
+	m.FastForward(ttl + time.Second)
+	assert.False(t, m.Exists(seen))
+	assert.False(t, m.Exists("detectify/{detectify}scan:"+scanKey("d", "s")))
+}
