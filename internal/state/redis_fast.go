@@ -318,7 +318,10 @@ func (r *cacheReader) current() bool {
 func (r *cacheReader) touched(tx *redisTx) []string {
 	keys := make([]string, 0, len(r.reads)+len(tx.scans)+len(tx.domains)+1)
 	for key := range r.reads {
-		keys = append(keys, key)
+		// A scan's findings are read with its record, whose lock is theirs.
+		if _, _, isField := splitFieldRef(key); !isField {
+			keys = append(keys, key)
+		}
 	}
 	for id := range tx.scans {
 		keys = append(keys, tx.b.keys.scan(id))

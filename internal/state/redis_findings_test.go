@@ -80,21 +80,6 @@ func TestARedisScanOfAnEarlierVersionKeepsItsFindings(t *testing.T) {
 	assert.Equal(t, []string{"XSS"}, deliver(t, other, finished("d", "s", 0, 0, 0), t0.Add(time.Hour)).Insight.LimitedTitles)
 }
 
-// A scan's hashes expire with its record, within a moment: a new scan of
-// the same id does not take what they held as its own.
-func TestANewRedisScanOwnsNoFindingsLeftBehind(t *testing.T) {
-	m := miniredis.RunT(t)
-	s := redisState(t, m, testConfig(), "a")
-	titles := "detectify/{detectify}scan-titles:" + scanKey("d", "s")
-	m.HSet(titles, "XSS", fmt.Sprint(perTypeLimit-1))
-	m.HSet("detectify/{detectify}scan-seen:"+scanKey("d", "s"), "id:f1", "1")
-
-	deliver(t, s, started("d", "s"), t0)
-	got := deliver(t, s, finding("d", "s", "XSS", "high", 1), t0).Insight
-	assert.Empty(t, got.LimitReached)
-	assert.Equal(t, "1", m.HGet(titles, "XSS"))
-}
-
 // A scan's hashes expire with its record: those it writes when it writes
 // them, the delivered findings a backfill needs when the scan finishes.
 func TestARedisScansHashesExpireWithItsRecord(t *testing.T) {

@@ -104,15 +104,17 @@ func (t *redisTx) scan(id string) (*redisScan, error) {
 	return s, nil
 }
 
-// PutScan keeps the scan's findings, but for a new one.
+// PutScan keeps the scan's findings.
 func (t *redisTx) PutScan(id string, rec ScanRecord) {
 	s := t.scans[id]
 	if s == nil { // not read first: the rules always read, but be safe
 		s = &redisScan{}
 		t.scans[id] = s
 	}
-	if s.deleted || !s.found && !s.written {
-		// A new scan: whatever its hashes hold is not its own.
+	if s.deleted {
+		// Deleted, then opened again: its old hashes go first. A scan
+		// without a record has none: they are written with its record,
+		// and expire with it or before it.
 		s.titles, s.seen, s.f = 0, 0, findingsTx{dropTitles: true, dropSeen: true}
 	}
 	s.rec, s.written, s.deleted = rec.core(), true, false
