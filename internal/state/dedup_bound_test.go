@@ -55,22 +55,14 @@ func TestRememberedDeliveriesAreBoundedOldestFirstAndCounted(t *testing.T) {
 // counted.
 func TestARestartKeepsTheBound(t *testing.T) {
 	store := newFakeStorage()
-	open := func(cfg Config, now time.Time) *State {
-		s := NewMemory(cfg, now)
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		_, err := s.Persist(ctx, store, now)
-		require.NoError(t, err)
-		return s
-	}
-	s := open(longWindow(10), t0)
+	s := persistedWith(t, longWindow(10), store, t0)
 	for i := range 4 {
 		deliver(t, s, bodyN(i), t0.Add(time.Duration(i)*time.Minute))
 	}
 	require.NoError(t, s.Close(context.Background()))
 
 	now := t0.Add(12 * time.Hour)
-	s = open(longWindow(2), now)
+	s = persistedWith(t, longWindow(2), store, now)
 	assert.Equal(t, int64(2), s.TakeTelemetry().EvictedDeliveries)
 	assert.Equal(t, 2, s.backend.(*memoryBackend).settled.len(), "loaded in the compact form")
 	assert.Equal(t, ClaimDuplicate, claimStatus(t, s, bodyN(3), now))

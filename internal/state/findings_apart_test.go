@@ -132,15 +132,7 @@ func TestAScanForgottenAndSeenAgainInOneWriteKeepsOnlyItsNewFindings(t *testing.
 	store := newFakeStorage()
 	cfg := testConfig()
 	cfg.MaxOpenScans = 1
-	open := func(now time.Time) *State {
-		s := NewMemory(cfg, now)
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		_, err := s.Persist(ctx, store, now)
-		require.NoError(t, err)
-		return s
-	}
-	s := open(t0)
+	s := persistedWith(t, cfg, store, t0)
 	ctx := context.Background()
 	deliver(t, s, started("d", "a"), t0)
 	deliver(t, s, finding("d", "a", "XSS", "high", 1), t0)
@@ -157,7 +149,7 @@ func TestAScanForgottenAndSeenAgainInOneWriteKeepsOnlyItsNewFindings(t *testing.
 	require.NoError(t, s.Sync(ctx))
 	crash(s)
 
-	s = open(t0)
+	s = persistedWith(t, cfg, store, t0)
 	b := s.backend.(*memoryBackend)
 	b.mu.Lock()
 	a := b.scans[scanKey("d", "a")]

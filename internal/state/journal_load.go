@@ -217,7 +217,9 @@ func (b *memoryBackend) restore(start time.Time, s *loadedState, now time.Time) 
 		}
 		s.rec.adoptLimitedTitles()
 		b.putScanLocked(s.key, *s.rec, s.rec.FirstSeen)
-		b.scans[s.key].ScanFindings = s.rec.ScanFindings
+		if restored := b.scans[s.key]; restored != nil { // not over the bound on closed scans
+			restored.ScanFindings = s.rec.ScanFindings
+		}
 	}
 	var domains []keyed[*DomainRecord]
 	for name, rec := range s.domains {

@@ -19,7 +19,13 @@ import (
 // writes' context ends with the test.
 func persisted(t *testing.T, store *fakeStorage, now time.Time) *State {
 	t.Helper()
-	s := NewMemory(testConfig(), now)
+	return persistedWith(t, testConfig(), store, now)
+}
+
+// persistedWith is persisted with cfg.
+func persistedWith(t *testing.T, cfg Config, store *fakeStorage, now time.Time) *State {
+	t.Helper()
+	s := NewMemory(cfg, now)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	_, err := s.Persist(ctx, store, now)

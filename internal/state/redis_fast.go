@@ -25,7 +25,7 @@ import (
 // and token, and that key's TTL in ms (0: it keeps its own, the claim's);
 // the open index's size the step read (empty: not read); the number of
 // checks, then each check as a key index, the value read ('=' and the
-// value, or '!': absent) and the hash field read (” for the key's value,
+// value, or '!': absent) and the hash field read (empty for the key's value,
 // else 'h' and the field's name); then the writes, each an operation and
 // its arguments (see opWriter).
 //

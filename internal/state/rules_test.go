@@ -478,14 +478,7 @@ func TestForgottenDomainsStayForgottenAfterARestart(t *testing.T) {
 	}{
 		{"memory with storage", func(t *testing.T) (func(time.Time) *State, func(*State)) {
 			store := newFakeStorage()
-			return func(now time.Time) *State {
-				s := NewMemory(cfg, now)
-				ctx, cancel := context.WithCancel(context.Background())
-				t.Cleanup(cancel)
-				_, err := s.Persist(ctx, store, now)
-				require.NoError(t, err)
-				return s
-			}, crash
+			return func(now time.Time) *State { return persistedWith(t, cfg, store, now) }, crash
 		}},
 		{"redis", func(t *testing.T) (func(time.Time) *State, func(*State)) {
 			m := miniredis.RunT(t)
