@@ -79,8 +79,8 @@ type journal struct {
 type dirtySet struct {
 	claims map[Key]bool
 	scans  map[string]bool
-	// What changed of each scan's findings: only that is written, so that
-	// an entry does not grow with its scans' findings.
+	// What changed of each scan's findings (the scan is among scans): only
+	// that is written, so that an entry does not grow with its findings.
 	findings map[string]*findingsDirt
 	domains  map[string]bool
 	counts   map[string]bool
@@ -113,13 +113,19 @@ type entryFile struct {
 	Epoch  string                  `json:"epoch"`
 	Seq    uint64                  `json:"seq"`
 	Claims map[string]*claimRecord `json:"claims,omitempty"`
-	Scans  map[string]*ScanRecord  `json:"scans,omitempty"`
-	// FindingsApart: the scans are written without their findings, whose
-	// changes are in Findings (an earlier version wrote each scan whole).
-	FindingsApart bool                      `json:"findings_apart,omitempty"`
-	Findings      map[string]*findingsDelta `json:"findings,omitempty"`
-	Domains       map[string]*DomainRecord  `json:"domains,omitempty"`
-	Counts        map[string]*DomainCounts  `json:"counts,omitempty"`
+	Scans  map[string]*entryScan   `json:"scans,omitempty"`
+	// FindingsApart: each scan is written without its findings, with what
+	// changed of them (an earlier version wrote each scan whole).
+	FindingsApart bool                     `json:"findings_apart,omitempty"`
+	Domains       map[string]*DomainRecord `json:"domains,omitempty"`
+	Counts        map[string]*DomainCounts `json:"counts,omitempty"`
+}
+
+// entryScan is a scan in an entry: its record, and what changed of its
+// findings since the last entry.
+type entryScan struct {
+	ScanRecord
+	Changed *findingsDelta `json:"changed,omitempty"`
 }
 
 // findingsDelta is what an entry changes of a scan's findings: what it
@@ -282,7 +288,7 @@ func (j *journal) write(ctx context.Context) {
 
 func (j *journal) changedSinceWriteLocked() bool {
 	d := j.dirty
-	return len(d.claims)+len(d.scans)+len(d.findings)+len(d.domains)+len(d.counts) > 0
+	return len(d.claims)+len(d.scans)+len(d.domains)+len(d.counts) > 0
 }
 
 // merge adds other, the changes of a write that failed, to d, the changes
@@ -322,9 +328,8 @@ func (d *findingsDirt) merge(newer *findingsDirt) {
 
 func (j *journal) entryLocked(seq uint64) entryFile {
 	b := j.b
-	e := entryFile{Epoch: j.epoch, Seq: seq, Claims: map[string]*claimRecord{}, Scans: map[string]*ScanRecord{},
-		FindingsApart: true, Findings: map[string]*findingsDelta{},
-		Domains: map[string]*DomainRecord{}, Counts: map[string]*DomainCounts{}}
+	e := entryFile{Epoch: j.epoch, Seq: seq, Claims: map[string]*claimRecord{}, Scans: map[string]*entryScan{},
+		FindingsApart: true, Domains: map[string]*DomainRecord{}, Counts: map[string]*DomainCounts{}}
 	for key := range j.dirty.claims {
 		var rec *claimRecord
 		if c, ok := b.claimRecordLocked(key); ok {
@@ -334,26 +339,22 @@ func (j *journal) entryLocked(seq uint64) entryFile {
 		e.Claims[hex.EncodeToString(key[:])] = rec
 	}
 	for id := range j.dirty.scans {
-		var rec *ScanRecord
-		if s, ok := b.scans[id]; ok {
-			core := s.core()
-			rec = &core
-		}
-		e.Scans[id] = rec
-	}
-	for id, d := range j.dirty.findings {
 		s, ok := b.scans[id]
 		if !ok {
-			continue // deleted: its record's null says so
+			e.Scans[id] = nil
+			continue
 		}
-		delta := &findingsDelta{DropTitles: d.dropTitles, DropSeen: d.dropSeen, Seen: d.seen}
-		for title := range d.titles {
-			if delta.Titles == nil {
-				delta.Titles = make(map[string]int64, len(d.titles))
+		rec := &entryScan{ScanRecord: s.core()}
+		if d := j.dirty.findings[id]; d != nil {
+			rec.Changed = &findingsDelta{DropTitles: d.dropTitles, DropSeen: d.dropSeen, Seen: d.seen}
+			for title := range d.titles {
+				if rec.Changed.Titles == nil {
+					rec.Changed.Titles = make(map[string]int64, len(d.titles))
+				}
+				rec.Changed.Titles[title] = s.ByTitle[title]
 			}
-			delta.Titles[title] = s.ByTitle[title]
 		}
-		e.Findings[id] = delta
+		e.Scans[id] = rec
 	}
 	for name := range j.dirty.domains {
 		var rec *DomainRecord

@@ -157,16 +157,22 @@ func newLoadedState() *loadedState {
 // holds each scan whole; one of this version holds its record without its
 // findings, which keeps those it had, and what changed of them.
 func (s *loadedState) applyScans(e entryFile) {
-	for id, rec := range e.Scans {
-		if prev := s.scans[id]; rec != nil && prev != nil && e.FindingsApart {
-			rec.ScanFindings = prev.ScanFindings
+	for id, in := range e.Scans {
+		if in == nil {
+			s.scans[id] = nil
+			continue
+		}
+		rec := &in.ScanRecord
+		if e.FindingsApart {
+			rec.ScanFindings = ScanFindings{}
+			if prev := s.scans[id]; prev != nil {
+				rec.ScanFindings = prev.ScanFindings
+			}
+			if in.Changed != nil {
+				in.Changed.applyTo(&rec.ScanFindings)
+			}
 		}
 		s.scans[id] = rec
-	}
-	for id, d := range e.Findings {
-		if rec := s.scans[id]; rec != nil && d != nil {
-			d.applyTo(&rec.ScanFindings)
-		}
 	}
 }
 

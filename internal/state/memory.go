@@ -452,7 +452,7 @@ func (b *memoryBackend) findingsDirtLocked(id string) *findingsDirt {
 	if b.journal == nil {
 		return nil
 	}
-	b.journal.changed++
+	b.markScanLocked(id) // written with its record
 	d := b.journal.dirty.findings[id]
 	if d == nil {
 		d = &findingsDirt{titles: map[string]bool{}}
