@@ -14,8 +14,9 @@ import (
 	"github.com/detectify-otel/detectifyreceiver/internal/message"
 )
 
-// A scan's findings are journaled one at a time: the entry of its 100th
-// finding is the size of its second's, not of everything the scan saw.
+// A scan's findings are journaled one at a time once it has more than a
+// few: the entry of its 100th finding is the size of its 10th's, not of
+// everything the scan saw.
 func TestAFindingsEntryDoesNotGrowWithItsScan(t *testing.T) {
 	store := newFakeStorage()
 	s := persisted(t, store, t0)
@@ -25,7 +26,7 @@ func TestAFindingsEntryDoesNotGrowWithItsScan(t *testing.T) {
 		deliver(t, s, finding("d", "s", fmt.Sprintf("Title %03d", i%40), "high", i), t0)
 		entrySize[i] = store.sizes()[entryKey(journalOf(s).seq)]
 	}
-	assert.LessOrEqual(t, entrySize[100], entrySize[2]+16, "only the counts' digits grow")
+	assert.LessOrEqual(t, entrySize[100], entrySize[wholeFindings+2]+16, "only the counts' digits grow")
 	require.NoError(t, s.Close(context.Background()))
 }
 
@@ -65,6 +66,9 @@ func TestAFailedWritesFindingsAreWrittenByTheNext(t *testing.T) {
 	s := persisted(t, store, t0)
 	ctx := context.Background()
 	deliver(t, s, started("d", "s"), t0)
+	for i := range wholeFindings {
+		deliver(t, s, finding("d", "s", "XSS", "high", 100+i), t0) // past the scans written whole
+	}
 	record := func(i int) {
 		e, err := message.Parse([]byte(finding("d", "s", "XSS", "high", i)))
 		require.NoError(t, err)
@@ -95,8 +99,8 @@ func TestAFailedWritesFindingsAreWrittenByTheNext(t *testing.T) {
 	s = persisted(t, store, t0)
 	rec, ok := scanRecordOf(t, s, "d")
 	require.True(t, ok)
-	assert.Equal(t, map[string]int64{"XSS": 2}, rec.ByTitle)
-	assert.Len(t, rec.Seen, 2)
+	assert.Equal(t, map[string]int64{"XSS": wholeFindings + 2}, rec.ByTitle)
+	assert.Len(t, rec.Seen, wholeFindings+2)
 	require.NoError(t, s.Close(ctx))
 }
 
@@ -137,12 +141,18 @@ func TestAScanForgottenAndSeenAgainInOneWriteKeepsOnlyItsNewFindings(t *testing.
 	deliver(t, s, started("d", "a"), t0)
 	deliver(t, s, finding("d", "a", "XSS", "high", 1), t0)
 	store.setFail(errors.New("disk full"))
-	for i, body := range []string{started("d", "b"), finding("d", "a", "SQLi", "high", 2)} {
+	bodies := []string{started("d", "b")} // evicts a
+	var seen []string
+	for i := range wholeFindings + 1 { // open a again, past the scans written whole
+		bodies = append(bodies, finding("d", "a", "SQLi", "high", 2+i))
+		seen = append(seen, fmt.Sprint("id:f", 2+i))
+	}
+	for i, body := range bodies {
 		e, err := message.Parse([]byte(body))
 		require.NoError(t, err)
 		d, err := s.Claim(ctx, Key{byte(i)}, t0)
 		require.NoError(t, err)
-		require.NoError(t, s.Record(ctx, &d, &e, t0)) // b evicts a; a's finding opens it again
+		require.NoError(t, s.Record(ctx, &d, &e, t0))
 		require.ErrorIs(t, s.Sync(ctx), ErrUnavailable)
 	}
 	store.setFail(nil)
@@ -155,7 +165,7 @@ func TestAScanForgottenAndSeenAgainInOneWriteKeepsOnlyItsNewFindings(t *testing.
 	a := b.scans[scanKey("d", "a")]
 	b.mu.Unlock()
 	require.NotNil(t, a)
-	assert.Equal(t, ScanFindings{ByTitle: map[string]int64{"SQLi": 1}, Seen: []string{"id:f2"}}, a.ScanFindings)
+	assert.Equal(t, ScanFindings{ByTitle: map[string]int64{"SQLi": wholeFindings + 1}, Seen: seen}, a.ScanFindings)
 	require.NoError(t, s.Close(ctx))
 }
 

@@ -93,40 +93,65 @@ func newDirtySet() dirtySet {
 
 // findingsDirt is what changed of a scan's findings since the last entry.
 type findingsDirt struct {
-	dropTitles, dropSeen bool // forgotten first
-	titles               map[string]bool
+	dropTitles, dropSeen bool     // forgotten first
+	titles               []string // counted
 	seen                 []string // added
+}
+
+// countTitle notes that title was counted.
+func (d *findingsDirt) countTitle(title string) {
+	if !slices.Contains(d.titles, title) {
+		d.titles = append(d.titles, title)
+	}
 }
 
 // reset notes that the scan's titles, and its seen findings when seen,
 // were forgotten: what changed of them before no longer matters.
 func (d *findingsDirt) reset(seen bool) {
-	d.dropTitles = true
-	clear(d.titles)
+	d.dropTitles, d.titles = true, nil
 	if seen {
 		d.dropSeen, d.seen = true, nil
 	}
 }
 
-// entryFile is one group of changes; a null value is a deletion.
-type entryFile struct {
-	Epoch  string                  `json:"epoch"`
-	Seq    uint64                  `json:"seq"`
-	Claims map[string]*claimRecord `json:"claims,omitempty"`
-	Scans  map[string]*entryScan   `json:"scans,omitempty"`
-	// FindingsApart: each scan is written without its findings, with what
-	// changed of them (an earlier version wrote each scan whole).
-	FindingsApart bool                     `json:"findings_apart,omitempty"`
-	Domains       map[string]*DomainRecord `json:"domains,omitempty"`
-	Counts        map[string]*DomainCounts `json:"counts,omitempty"`
+// delta is what an entry writes of d, with the counts s has now; an empty
+// one when d is nil (the record changed, not its findings).
+func (d *findingsDirt) delta(s *memScan) *findingsDelta {
+	if d == nil {
+		return &findingsDelta{}
+	}
+	delta := &findingsDelta{DropTitles: d.dropTitles, DropSeen: d.dropSeen, Seen: d.seen}
+	for _, title := range d.titles {
+		if delta.Titles == nil {
+			delta.Titles = make(map[string]int64, len(d.titles))
+		}
+		delta.Titles[title] = s.ByTitle[title]
+	}
+	return delta
 }
 
-// entryScan is a scan in an entry: its record, and what changed of its
-// findings since the last entry.
+// entryFile is one group of changes; a null value is a deletion.
+type entryFile struct {
+	Epoch   string                   `json:"epoch"`
+	Seq     uint64                   `json:"seq"`
+	Claims  map[string]*claimRecord  `json:"claims,omitempty"`
+	Scans   map[string]*entryScan    `json:"scans,omitempty"`
+	Domains map[string]*DomainRecord `json:"domains,omitempty"`
+	Counts  map[string]*DomainCounts `json:"counts,omitempty"`
+}
+
+// entryScan is a scan in an entry: whole, or, once its findings are more
+// than wholeFindings, its record without them and what changed of them
+// since the last entry (Changed).
 type entryScan struct {
-	ScanRecord
+	*ScanRecord
 	Changed *findingsDelta `json:"changed,omitempty"`
 }
+
+// wholeFindings is the most findings (titles counted and delivered
+// findings) a scan is written with: fewer cost fewer bytes whole than as
+// changes, more would make every entry grow with its scan.
+const wholeFindings = 8
 
 // findingsDelta is what an entry changes of a scan's findings: what it
 // forgets, then the new count of each title it counted and the findings
@@ -320,8 +345,8 @@ func (d *findingsDirt) merge(newer *findingsDirt) {
 	if newer.dropTitles || newer.dropSeen {
 		d.reset(newer.dropSeen)
 	}
-	for title := range newer.titles {
-		d.titles[title] = true
+	for _, title := range newer.titles {
+		d.countTitle(title)
 	}
 	d.seen = append(d.seen, newer.seen...)
 }
@@ -329,7 +354,7 @@ func (d *findingsDirt) merge(newer *findingsDirt) {
 func (j *journal) entryLocked(seq uint64) entryFile {
 	b := j.b
 	e := entryFile{Epoch: j.epoch, Seq: seq, Claims: map[string]*claimRecord{}, Scans: map[string]*entryScan{},
-		FindingsApart: true, Domains: map[string]*DomainRecord{}, Counts: map[string]*DomainCounts{}}
+		Domains: map[string]*DomainRecord{}, Counts: map[string]*DomainCounts{}}
 	for key := range j.dirty.claims {
 		var rec *claimRecord
 		if c, ok := b.claimRecordLocked(key); ok {
@@ -340,21 +365,15 @@ func (j *journal) entryLocked(seq uint64) entryFile {
 	}
 	for id := range j.dirty.scans {
 		s, ok := b.scans[id]
-		if !ok {
+		switch {
+		case !ok:
 			e.Scans[id] = nil
-			continue
+		case len(s.ByTitle)+len(s.Seen) <= wholeFindings:
+			e.Scans[id] = &entryScan{ScanRecord: &s.ScanRecord}
+		default:
+			core := s.core()
+			e.Scans[id] = &entryScan{ScanRecord: &core, Changed: j.dirty.findings[id].delta(s)}
 		}
-		rec := &entryScan{ScanRecord: s.core()}
-		if d := j.dirty.findings[id]; d != nil {
-			rec.Changed = &findingsDelta{DropTitles: d.dropTitles, DropSeen: d.dropSeen, Seen: d.seen}
-			for title := range d.titles {
-				if rec.Changed.Titles == nil {
-					rec.Changed.Titles = make(map[string]int64, len(d.titles))
-				}
-				rec.Changed.Titles[title] = s.ByTitle[title]
-			}
-		}
-		e.Scans[id] = rec
 	}
 	for name := range j.dirty.domains {
 		var rec *DomainRecord

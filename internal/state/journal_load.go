@@ -153,24 +153,21 @@ func newLoadedState() *loadedState {
 		domains: map[string]*DomainRecord{}, counts: map[string]*DomainCounts{}}
 }
 
-// applyScans applies an entry's scans. An entry of an earlier version
-// holds each scan whole; one of this version holds its record without its
-// findings, which keeps those it had, and what changed of them.
+// applyScans applies an entry's scans: each whole, or its record and
+// what changed of the findings it had.
 func (s *loadedState) applyScans(e entryFile) {
 	for id, in := range e.Scans {
-		if in == nil {
+		if in == nil || in.ScanRecord == nil {
 			s.scans[id] = nil
 			continue
 		}
-		rec := &in.ScanRecord
-		if e.FindingsApart {
+		rec := in.ScanRecord
+		if in.Changed != nil {
 			rec.ScanFindings = ScanFindings{}
 			if prev := s.scans[id]; prev != nil {
 				rec.ScanFindings = prev.ScanFindings
 			}
-			if in.Changed != nil {
-				in.Changed.applyTo(&rec.ScanFindings)
-			}
+			in.Changed.applyTo(&rec.ScanFindings)
 		}
 		s.scans[id] = rec
 	}

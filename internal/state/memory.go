@@ -455,7 +455,7 @@ func (b *memoryBackend) findingsDirtLocked(id string) *findingsDirt {
 	b.markScanLocked(id) // written with its record
 	d := b.journal.dirty.findings[id]
 	if d == nil {
-		d = &findingsDirt{titles: map[string]bool{}}
+		d = &findingsDirt{}
 		b.journal.dirty.findings[id] = d
 	}
 	return d
@@ -517,7 +517,7 @@ func (t *memoryTx) PutTitleCount(id, title string, n int64) {
 	}
 	s.ByTitle[title] = n
 	if d := t.b.findingsDirtLocked(id); d != nil {
-		d.titles[title] = true
+		d.countTitle(title)
 	}
 }
 
