@@ -89,8 +89,10 @@ type ScanRecord struct {
 	Delivered int64            `json:"delivered,omitempty"`
 	ByLevel   map[string]int64 `json:"by_level,omitempty"`
 	// LimitedTitles are the titles whose count reached Detectify's limit
-	// per type, in the order they reached it.
-	LimitedTitles []string `json:"limited_titles,omitempty"`
+	// per type, in the order they reached it. Not saved with the record:
+	// a saved state has them from ByTitle (adoptLimitedTitles), Redis in
+	// redisScanValue.
+	LimitedTitles []string `json:"-"`
 	Finished      bool     `json:"finished,omitempty"`
 	Stalled       bool     `json:"stalled,omitempty"`
 	// Closed is when it finished or was reported stalled: what is kept of

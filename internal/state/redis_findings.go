@@ -18,8 +18,10 @@ import (
 // redisScanValue is a scan's record as Redis keeps it.
 type redisScanValue struct {
 	ScanRecord
-	Titles int `json:"titles,omitempty"` // its titles hash's fields
-	SeenN  int `json:"seen_n,omitempty"` // its seen hash's fields
+	// Its titles at the per-type limit: ByTitle is not in the record.
+	LimitedTitles []string `json:"limited_titles,omitempty"`
+	Titles        int      `json:"titles,omitempty"` // its titles hash's fields
+	SeenN         int      `json:"seen_n,omitempty"` // its seen hash's fields
 }
 
 // findingsTx is what a Tx read and changed of a scan's findings.

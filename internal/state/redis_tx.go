@@ -97,6 +97,7 @@ func (t *redisTx) scan(id string) (*redisScan, error) {
 			return nil, fmt.Errorf("redis: scan %q is unreadable: %w", id, err)
 		}
 		s.rec, s.titles, s.seen = v.ScanRecord, v.Titles, v.SeenN
+		s.rec.LimitedTitles = v.LimitedTitles
 		s.adoptLegacy()
 		s.found, s.wasOpen = true, s.rec.Open()
 	}
@@ -209,7 +210,7 @@ func (t *redisTx) commit(w txWriter, h *held, insight Insight) error {
 			w.zrem(k.open(), id)
 			w.zrem(k.backfills(), id)
 		case s.written:
-			raw, err := json.Marshal(redisScanValue{ScanRecord: s.rec, Titles: s.titles, SeenN: s.seen})
+			raw, err := json.Marshal(redisScanValue{ScanRecord: s.rec, LimitedTitles: s.rec.LimitedTitles, Titles: s.titles, SeenN: s.seen})
 			if err != nil {
 				return err
 			}
