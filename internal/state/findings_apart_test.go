@@ -198,3 +198,34 @@ func TestAScanStartedAgainHasNoFindingsOfTheLastOne(t *testing.T) {
 		assert.Empty(t, seenKeys())
 	})
 }
+
+// A scan that passes wholeFindings in one write is written whole there:
+// its changes before that were not tracked.
+func TestAScanPastTheWholeSizeInOneWriteKeepsEveryFinding(t *testing.T) {
+	store := newFakeStorage()
+	s := persisted(t, store, t0)
+	ctx := context.Background()
+	deliver(t, s, started("d", "s"), t0)
+	deliver(t, s, finding("d", "s", "XSS", "high", 0), t0)
+	store.setFail(errors.New("disk full"))
+	for i := 1; i <= wholeFindings; i++ {
+		e, err := message.Parse([]byte(finding("d", "s", fmt.Sprint("title ", i), "high", i)))
+		require.NoError(t, err)
+		d, err := s.Claim(ctx, Key{byte(i)}, t0)
+		require.NoError(t, err)
+		require.NoError(t, s.Record(ctx, &d, &e, t0))
+		require.ErrorIs(t, s.Sync(ctx), ErrUnavailable)
+	}
+	store.setFail(nil)
+	require.NoError(t, s.Sync(ctx))
+	before, ok := scanRecordOf(t, s, "d")
+	require.True(t, ok)
+	crash(s)
+
+	s = persisted(t, store, t0)
+	after, ok := scanRecordOf(t, s, "d")
+	require.True(t, ok)
+	assert.Equal(t, before.ScanFindings, after.ScanFindings)
+	assert.Len(t, after.Seen, wholeFindings+1)
+	require.NoError(t, s.Close(ctx))
+}

@@ -93,6 +93,7 @@ func newDirtySet() dirtySet {
 
 // findingsDirt is what changed of a scan's findings since the last entry.
 type findingsDirt struct {
+	whole                bool     // not every change is here: write the scan whole
 	dropTitles, dropSeen bool     // forgotten first
 	titles               []string // counted
 	seen                 []string // added
@@ -342,6 +343,7 @@ func savedClaimRecord(rec claimRecord) claimRecord {
 
 // merge adds newer, what changed after d, to d.
 func (d *findingsDirt) merge(newer *findingsDirt) {
+	d.whole = d.whole || newer.whole
 	if newer.dropTitles || newer.dropSeen {
 		d.reset(newer.dropSeen)
 	}
@@ -368,7 +370,7 @@ func (j *journal) entryLocked(seq uint64) entryFile {
 		switch {
 		case !ok:
 			e.Scans[id] = nil
-		case len(s.ByTitle)+len(s.Seen) <= wholeFindings:
+		case len(s.ByTitle)+len(s.Seen) <= wholeFindings || j.dirty.findings[id] != nil && j.dirty.findings[id].whole:
 			e.Scans[id] = &entryScan{ScanRecord: &s.ScanRecord}
 		default:
 			core := s.core()

@@ -401,9 +401,6 @@ func (b *memoryBackend) deleteScanLocked(id string) {
 		delete(b.scans, id)
 		delete(b.backfills, id)
 		b.markScanLocked(id)
-		if d := b.findingsDirtLocked(id); d != nil {
-			d.reset(true)
-		}
 	}
 }
 
@@ -461,6 +458,26 @@ func (b *memoryBackend) findingsDirtLocked(id string) *findingsDirt {
 	return d
 }
 
+// findingAddedLocked journals a finding added to s, which had before
+// findings: only the changes of a scan past wholeFindings are tracked (a
+// smaller one is written whole), so the one that takes it past them asks
+// for it whole. It returns where to note the change; nil when untracked.
+func (b *memoryBackend) findingAddedLocked(id string, s *memScan, before int) *findingsDirt {
+	if b.journal == nil {
+		return nil
+	}
+	b.markScanLocked(id) // written with its record
+	d := b.journal.dirty.findings[id]
+	switch {
+	case before > wholeFindings:
+		return b.findingsDirtLocked(id)
+	case d != nil || len(s.ByTitle)+len(s.Seen) > wholeFindings:
+		// Changes of this write were not tracked.
+		b.findingsDirtLocked(id).whole = true
+	}
+	return nil
+}
+
 func (b *memoryBackend) markDomainLocked(name string) {
 	if b.journal != nil {
 		b.journal.dirty.domains[name] = true
@@ -515,8 +532,9 @@ func (t *memoryTx) PutTitleCount(id, title string, n int64) {
 	if s.ByTitle == nil {
 		s.ByTitle = make(map[string]int64)
 	}
+	before := len(s.ByTitle) + len(s.Seen)
 	s.ByTitle[title] = n
-	if d := t.b.findingsDirtLocked(id); d != nil {
+	if d := t.b.findingAddedLocked(id, s, before); d != nil {
 		d.countTitle(title)
 	}
 }
@@ -534,8 +552,9 @@ func (t *memoryTx) AddSeen(id, key string) {
 	if !ok {
 		return
 	}
+	before := len(s.ByTitle) + len(s.Seen)
 	s.Seen = append(s.Seen, key)
-	if d := t.b.findingsDirtLocked(id); d != nil {
+	if d := t.b.findingAddedLocked(id, s, before); d != nil {
 		d.seen = append(d.seen, key)
 	}
 }
