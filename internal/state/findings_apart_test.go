@@ -152,12 +152,7 @@ func TestAScanForgottenAndSeenAgainInOneWriteKeepsOnlyItsNewFindings(t *testing.
 		seen = append(seen, fmt.Sprint("id:f", 2+i))
 	}
 	for i, body := range bodies {
-		e, err := message.Parse([]byte(body))
-		require.NoError(t, err)
-		d, err := s.Claim(ctx, Key{byte(i)}, t0)
-		require.NoError(t, err)
-		require.NoError(t, s.Record(ctx, &d, &e, t0))
-		require.ErrorIs(t, s.Sync(ctx), ErrUnavailable)
+		recordUnsynced(t, s, i, body)
 	}
 	store.setFail(nil)
 	require.NoError(t, s.Sync(ctx))
@@ -209,12 +204,7 @@ func TestAScanPastTheWholeSizeInOneWriteKeepsEveryFinding(t *testing.T) {
 	deliver(t, s, finding("d", "s", "XSS", "high", 0), t0)
 	store.setFail(errors.New("disk full"))
 	for i := 1; i <= wholeFindings; i++ {
-		e, err := message.Parse([]byte(finding("d", "s", fmt.Sprint("title ", i), "high", i)))
-		require.NoError(t, err)
-		d, err := s.Claim(ctx, Key{byte(i)}, t0)
-		require.NoError(t, err)
-		require.NoError(t, s.Record(ctx, &d, &e, t0))
-		require.ErrorIs(t, s.Sync(ctx), ErrUnavailable)
+		recordUnsynced(t, s, i, finding("d", "s", fmt.Sprint("title ", i), "high", i))
 	}
 	store.setFail(nil)
 	require.NoError(t, s.Sync(ctx))
@@ -228,4 +218,17 @@ func TestAScanPastTheWholeSizeInOneWriteKeepsEveryFinding(t *testing.T) {
 	assert.Equal(t, before.ScanFindings, after.ScanFindings)
 	assert.Len(t, after.Seen, wholeFindings+1)
 	require.NoError(t, s.Close(ctx))
+}
+
+// recordUnsynced records body, the nth of its test, while the storage
+// fails: its write fails, and the next one is to carry it.
+func recordUnsynced(t *testing.T, s *State, n int, body string) {
+	t.Helper()
+	ctx := context.Background()
+	e, err := message.Parse([]byte(body))
+	require.NoError(t, err)
+	d, err := s.Claim(ctx, Key{byte(n)}, t0)
+	require.NoError(t, err)
+	require.NoError(t, s.Record(ctx, &d, &e, t0))
+	require.ErrorIs(t, s.Sync(ctx), ErrUnavailable)
 }
