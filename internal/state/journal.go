@@ -367,14 +367,15 @@ func (j *journal) entryLocked(seq uint64) entryFile {
 	}
 	for id := range j.dirty.scans {
 		s, ok := b.scans[id]
+		d := j.dirty.findings[id]
 		switch {
 		case !ok:
 			e.Scans[id] = nil
-		case len(s.ByTitle)+len(s.Seen) <= wholeFindings || j.dirty.findings[id] != nil && j.dirty.findings[id].whole:
+		case len(s.ByTitle)+len(s.Seen) <= wholeFindings || d != nil && d.whole:
 			e.Scans[id] = &entryScan{ScanRecord: &s.ScanRecord}
 		default:
 			core := s.core()
-			e.Scans[id] = &entryScan{ScanRecord: &core, Changed: j.dirty.findings[id].delta(s)}
+			e.Scans[id] = &entryScan{ScanRecord: &core, Changed: d.delta(s)}
 		}
 	}
 	for name := range j.dirty.domains {

@@ -463,17 +463,15 @@ func (b *memoryBackend) findingsDirtLocked(id string) *findingsDirt {
 // smaller one is written whole), so the one that takes it past them asks
 // for it whole. It returns where to note the change; nil when untracked.
 func (b *memoryBackend) findingAddedLocked(id string, s *memScan, before int) *findingsDirt {
-	if b.journal == nil {
-		return nil
-	}
-	b.markScanLocked(id) // written with its record
-	d := b.journal.dirty.findings[id]
 	switch {
+	case b.journal == nil:
 	case before > wholeFindings:
 		return b.findingsDirtLocked(id)
-	case d != nil || len(s.ByTitle)+len(s.Seen) > wholeFindings:
+	case b.journal.dirty.findings[id] != nil || len(s.ByTitle)+len(s.Seen) > wholeFindings:
 		// Changes of this write were not tracked.
 		b.findingsDirtLocked(id).whole = true
+	default:
+		b.markScanLocked(id) // written whole
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func (t *redisTx) PutTitleCount(id, title string, n int64) {
 		return
 	}
 	if s.f.counts == nil {
-		s.f.counts, s.f.put = map[string]int64{}, map[string]bool{}
+		s.f.counts = map[string]int64{}
 	}
 	if s.f.put == nil {
 		s.f.put = map[string]bool{}
