@@ -109,7 +109,7 @@ func (b *memoryBackend) claim(_ context.Context, key Key, now time.Time) (Claim,
 		}
 	}
 	c := &memClaim{claimRecord: claimRecord{State: claimInFlight, Owner: b.newOwnerLocked(), Added: now}}
-	c.seq = b.claimOrder.push(key, now)
+	c.seq = b.claimOrder.push(key, now, len(b.claims), b.claimLive)
 	b.claims[key] = c
 	b.markClaimLocked(key)
 	return Claim{Status: ClaimNew, owner: c.Owner}, nil
@@ -149,7 +149,7 @@ func (b *memoryBackend) forgetOldestClaimLocked(now time.Time) bool {
 		b.claimOrder.pop()
 		c := b.claims[e.key]
 		if c.State == claimInFlight {
-			c.seq = b.claimOrder.push(e.key, now)
+			c.seq = b.claimOrder.push(e.key, now, len(b.claims), b.claimLive)
 			continue
 		}
 		delete(b.claims, e.key)
@@ -374,10 +374,10 @@ func (b *memoryBackend) putScanLocked(id string, rec ScanRecord, now time.Time) 
 	}
 	switch {
 	case rec.Open() && !wasOpen:
-		s.openSeq, s.closedSeq = b.openOrder.push(id, now), 0
+		s.openSeq, s.closedSeq = b.openOrder.push(id, now, b.openCount, b.openLive), 0
 		b.openCount++
 	case !rec.Open() && (wasOpen || !found || !rec.Closed.Equal(closedBefore)):
-		s.openSeq, s.closedSeq = 0, b.closedOrder.push(id, rec.Closed)
+		s.openSeq, s.closedSeq = 0, b.closedOrder.push(id, rec.Closed, len(b.scans)-b.openCount, b.closedLive)
 		if wasOpen {
 			b.openCount--
 		}
@@ -418,7 +418,7 @@ func (b *memoryBackend) putDomainLocked(name string, rec DomainRecord, now time.
 		b.domains[name] = d
 	}
 	d.DomainRecord = rec
-	d.seq = b.domainOrder.push(name, now)
+	d.seq = b.domainOrder.push(name, now, len(b.domains), b.domainLive)
 	b.changedDomains[name] = true
 	b.markDomainLocked(name)
 }

@@ -19,8 +19,13 @@ type queued[K comparable] struct {
 	seq uint64
 }
 
-// push adds key and returns the seq of its entry.
-func (q *queue[K]) push(key K, at time.Time) uint64 {
+// push adds key and returns the seq of its entry. It first drops the
+// stale entries if they outnumber the live ones (liveCount, live as in
+// compact): a key re-added on every webhook (a domain, a claim) would
+// otherwise leave an entry per webhook until the next maintenance, memory
+// that every garbage collection marks.
+func (q *queue[K]) push(key K, at time.Time, liveCount int, live func(queued[K]) bool) uint64 {
+	q.compact(liveCount, live)
 	q.lastSeq++
 	q.items = append(q.items, queued[K]{key: key, at: at, seq: q.lastSeq})
 	return q.lastSeq

@@ -38,8 +38,10 @@ func (s *settledSet) get(key Key) (time.Time, bool) {
 	return time.Unix(0, e.added).UTC(), true
 }
 
-// add remembers key as settled, first received at added.
+// add remembers key as settled, first received at added. Stale keys are
+// dropped first when they outnumber the live ones, as a queue's push does.
 func (s *settledSet) add(key Key, added time.Time) {
+	s.compact()
 	s.entries[key] = settledEntry{added: added.UnixNano(), seq: s.firstSeq + uint64(len(s.keys))}
 	s.keys = append(s.keys, key)
 }
@@ -141,6 +143,6 @@ func (b *memoryBackend) restoreClaimLocked(key Key, rec claimRecord) {
 		return
 	}
 	mc := &memClaim{claimRecord: rec}
-	mc.seq = b.claimOrder.push(key, mc.Added)
+	mc.seq = b.claimOrder.push(key, mc.Added, len(b.claims), b.claimLive)
 	b.claims[key] = mc
 }

@@ -47,3 +47,19 @@ func TestSettledSetSkipsAndDropsStaleKeys(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, keyN(999), k)
 }
+
+// Keys forgotten out of order do not pile up between maintenances: add
+// drops the stale ones once they outnumber the live ones.
+func TestSettledSetStaysBoundedWithoutMaintenance(t *testing.T) {
+	s := newSettledSet()
+	s.add(keyN(-1), t0) // a live key at the front: nothing leaves by the front
+	for i := range 10_000 {
+		s.add(keyN(i), t0)
+		s.delete(keyN(i))
+	}
+	assert.Equal(t, 1, s.len())
+	assert.LessOrEqual(t, len(s.keys)-int(s.head), 2*s.len()+64+1)
+	key, _, ok := s.oldest()
+	require.True(t, ok)
+	assert.Equal(t, keyN(-1), key)
+}
