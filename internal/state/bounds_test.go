@@ -12,8 +12,8 @@ import (
 
 // Every map of the memory state, and every queue that orders one, stays
 // within its bound however many bodies, scans and domains go by; the
-// queues between maintenances too, though a domain or a claim re-added on
-// every webhook leaves a stale entry each time.
+// queues between maintenances too, though a scan or a domain re-added
+// leaves a stale entry each time.
 func TestMemoryStateStaysWithinItsBounds(t *testing.T) {
 	cfg := testConfig()
 	cfg.DedupMaxEntries, cfg.MaxOpenScans, cfg.MaxDomains = 100, 10, 20

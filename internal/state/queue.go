@@ -21,9 +21,9 @@ type queued[K comparable] struct {
 
 // push adds key and returns the seq of its entry. It first drops the
 // stale entries if they outnumber the live ones (liveCount, live as in
-// compact): a key re-added on every webhook (a domain, a claim) would
-// otherwise leave an entry per webhook until the next maintenance, memory
-// that every garbage collection marks.
+// compact): a key re-added again and again (a domain updated, a scan
+// started or finished) would otherwise leave an entry each time until the
+// next maintenance, memory that every garbage collection marks.
 func (q *queue[K]) push(key K, at time.Time, liveCount int, live func(queued[K]) bool) uint64 {
 	q.compact(liveCount, live)
 	q.lastSeq++
