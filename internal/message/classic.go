@@ -1,12 +1,14 @@
 package message
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/valyala/fastjson"
+	"github.com/valyala/fastjson/fastfloat"
 )
 
 const (
@@ -17,13 +19,19 @@ const (
 // parseClassic reads the flat message of Detectify's support article. Types
 // are read generically so new ones keep working: event_finding_<level> is a
 // finding of that level, event_scan_<state> a scan event in that state.
-// Fields this format does not document stay in the body. The object is
-// read in one visit, without a copy of its keys: this is the message
+// Fields this format does not document stay in the body. The fields are
+// read from the scan's spans: a string without an escape is its bytes,
+// and only other values go through the parser. This is the message
 // Detectify sends most.
-func parseClassic(top *fastjson.Object, e *Event) error {
+func parseClassic(ps *parseState, e *Event) error {
 	e.Format = FormatClassic
-	var r classicReader
-	top.Visit(r.field)
+	r := classicReader{ps: ps}
+	for i := range ps.members {
+		r.field(&ps.members[i])
+	}
+	if r.err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidJSON, r.err)
+	}
 	if r.duplicate != "" {
 		return fmt.Errorf("%w: %q", ErrDuplicateKey, r.duplicate)
 	}
@@ -37,14 +45,18 @@ func parseClassic(top *fastjson.Object, e *Event) error {
 	return nil
 }
 
-// classicReader reads the fields of a classic message as they are visited.
+// classicReader reads the fields of a classic message.
 type classicReader struct {
-	k known
+	ps *parseState
+	k  known
 	// seen marks the fields read so far, by classicFields' index: a field
 	// the receiver reads may not appear twice (parsers disagree on which
 	// copy wins, so none is picked). Other keys may repeat.
 	seen      uint32
 	duplicate string
+	// err is a value the parser refused after the scan accepted it: not
+	// expected, and then the body is refused.
+	err error
 }
 
 // classicFields are the keys the classic format documents, then the
@@ -63,8 +75,8 @@ func classicField(key []byte) int {
 	return -1
 }
 
-func (r *classicReader) field(key []byte, v *fastjson.Value) {
-	i := classicField(key)
+func (r *classicReader) field(m *member) {
+	i := classicField(m.key)
 	if i < 0 {
 		return
 	}
@@ -79,24 +91,107 @@ func (r *classicReader) field(key []byte, v *fastjson.Value) {
 	k := &r.k
 	switch name {
 	case "type":
-		k.decodeString(name, v, &k.eventType)
+		r.readString(name, m, &k.eventType)
 	case "domain":
-		k.decodeString(name, v, &k.domain)
+		r.readString(name, m, &k.domain)
 	case "report_url":
-		k.decodeString(name, v, &k.reportURL)
+		r.readString(name, m, &k.reportURL)
 	case "finding_url":
-		k.decodeString(name, v, &k.findingURL)
+		r.readString(name, m, &k.findingURL)
 	case "title":
-		k.decodeString(name, v, &k.title)
+		r.readString(name, m, &k.title)
 	case "severity":
-		k.decodeString(name, v, &k.severity)
+		r.readString(name, m, &k.severity)
 	case "cvss_score":
-		k.decodeScore(name, v, &k.cvssScore)
+		r.readScore(name, m, &k.cvssScore)
 	case "tags":
-		k.decodeTags(name, v)
+		r.readTags(name, m)
 	default:
-		k.decodeCount(name, countCategories[name], v)
+		if v := r.decode(m); v != nil {
+			k.decodeCount(name, countCategories[name], v)
+		}
 	}
+}
+
+// readString reads a string field: a plain string from its span, any
+// other value as decodeString does.
+func (r *classicReader) readString(name string, m *member, field *optional[string]) {
+	if m.kind == kindString && m.plain {
+		*field = optional[string]{value: m.text(), ok: true}
+		return
+	}
+	if v := r.decode(m); v != nil {
+		r.k.decodeString(name, v, field)
+	}
+}
+
+// readScore reads a score: a number from its span, any other value as
+// decodeScore does.
+func (r *classicReader) readScore(name string, m *member, field *optional[float64]) {
+	if m.kind != kindNumber {
+		if v := r.decode(m); v != nil {
+			r.k.decodeScore(name, v, field)
+		}
+		return
+	}
+	// The scan checked the number's syntax; fastjson's Float64 parses so.
+	if score, ok := finite(fastfloat.Parse(string(m.value))); ok {
+		*field = optional[float64]{value: score, ok: true}
+		return
+	}
+	r.k.invalid = append(r.k.invalid, name)
+}
+
+// readTags reads tags: an array of plain strings from its span, any other
+// value as decodeTags does.
+func (r *classicReader) readTags(name string, m *member) {
+	if tags, ok := plainStrings(m); ok {
+		r.k.tags = optional[[]string]{value: tags, ok: true}
+		return
+	}
+	if v := r.decode(m); v != nil {
+		r.k.decodeTags(name, v)
+	}
+}
+
+// plainStrings is an array's items when each is a plain string: what the
+// classic format's tags are.
+func plainStrings(m *member) ([]string, bool) {
+	if m.kind != kindArray {
+		return nil, false
+	}
+	// The scan checked the array: only its items' kinds are left to see.
+	s := scanner{b: m.value, i: 1}
+	items := make([]string, 0, bytes.Count(m.value, []byte(","))+1)
+	s.skipSpace()
+	if s.b[s.i] == ']' {
+		return items, true
+	}
+	for {
+		start := s.i
+		if s.b[start] != '"' {
+			return nil, false
+		}
+		if plain, _ := s.string(); !plain {
+			return nil, false
+		}
+		items = append(items, string(s.b[start+1:s.i-1]))
+		s.skipSpace()
+		if s.b[s.i] == ']' {
+			return items, true
+		}
+		s.i++ // the comma
+		s.skipSpace()
+	}
+}
+
+// decode is m's value from the parser, nil (and r.err set) when it fails.
+func (r *classicReader) decode(m *member) *fastjson.Value {
+	v, err := r.ps.decode(m.value)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return v
 }
 
 func classifyClassic(e *Event, severity optional[string]) {

@@ -62,7 +62,11 @@ func finiteNumber(v *fastjson.Value) (float64, bool) {
 	if v == nil || v.Type() != fastjson.TypeNumber {
 		return 0, false
 	}
-	f, err := v.Float64()
+	return finite(v.Float64())
+}
+
+// finite is a parsed number that can be exported: not Inf or NaN.
+func finite(f float64, err error) (float64, bool) {
 	return f, err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/valyala/fastjson"
 )
@@ -17,9 +18,6 @@ var (
 	ErrDuplicateKey = errors.New("body has a key more than once")
 )
 
-// parsers are reused: a fastjson.Parser keeps its buffers between parses.
-var parsers fastjson.ParserPool
-
 // Parse reads body, which must be a JSON object, in the shape its keys say:
 // `event_type` is the current format, `type` the classic one; with neither,
 // a nested finding, scan or asset object is the current format, anything
@@ -28,37 +26,108 @@ var parsers fastjson.ParserPool
 // kept whole. Parse may rewrite body's white space (no-break spaces between
 // tokens), so callers keep their own copy of the text.
 func Parse(body []byte) (Event, error) {
+	var e Event
+	if err := ParseInto(body, &e); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+// ParseInto is Parse into *e, which must be the zero Event, and is left
+// partly filled on an error. The handler parses into its own Event: a
+// returned one is a second copy of it on the stack.
+func ParseInto(body []byte, e *Event) error {
 	if bytes.Contains(body, nbsp) {
 		spacesForNBSP(body)
 	}
 	if firstToken(body) != '{' {
-		return Event{}, ErrNotObject
+		return ErrNotObject
 	}
-	p := parsers.Get()
-	defer parsers.Put(p)
-	// Parse bounds the nesting depth; Validate then checks what Parse
-	// tolerates (number syntax, escapes, control characters).
-	root, err := p.ParseBytes(body)
+	ps := parseStates.Get().(*parseState)
+	defer ps.release()
+	// One pass checks the whole body and notes the top level's members;
+	// only the current format, whose subject is nested, builds a tree.
+	var err error
+	ps.members, err = scanObject(body, ps.members[:0])
 	if err == nil {
-		err = fastjson.ValidateBytes(body)
+		err = ps.decodeEscapedKeys()
 	}
 	if err != nil {
-		return Event{}, fmt.Errorf("%w: %w", ErrInvalidJSON, err)
+		return fmt.Errorf("%w: %w", ErrInvalidJSON, err)
+	}
+	if !isCurrent(ps.members) {
+		return parseClassic(ps, e)
+	}
+	root, err := ps.parser.ParseBytes(body)
+	if err != nil { // the scan accepted it: not expected
+		return fmt.Errorf("%w: %w", ErrInvalidJSON, err)
 	}
 	top, err := root.Object()
 	if err != nil {
-		return Event{}, ErrNotObject
+		return ErrNotObject
 	}
-	var e Event
-	if isCurrent(top) {
-		err = parseCurrent(fieldsOf(top), &e)
-	} else {
-		err = parseClassic(top, &e)
+	return parseCurrent(fieldsOf(top), e)
+}
+
+// parseState is what one parse reuses: the top level's members and a
+// fastjson parser, which keeps its buffers between parses.
+type parseState struct {
+	members []member
+	parser  fastjson.Parser
+}
+
+var parseStates = sync.Pool{New: func() any { return new(parseState) }}
+
+// maxPooledMembers bounds what a pooled parseState keeps of a body with
+// many fields.
+const maxPooledMembers = 256
+
+func (ps *parseState) release() {
+	clear(ps.members) // they point into the caller's body
+	if cap(ps.members) > maxPooledMembers {
+		ps.members = nil
 	}
-	if err != nil {
-		return Event{}, err
+	parseStates.Put(ps)
+}
+
+// decodeEscapedKeys decodes the names written with an escape, which the
+// scan left quoted, so that every key compares as the name it spells.
+func (ps *parseState) decodeEscapedKeys() error {
+	for i := range ps.members {
+		m := &ps.members[i]
+		if !m.keyEscaped {
+			continue
+		}
+		v, err := ps.decode(m.key)
+		if err != nil {
+			return err
+		}
+		m.key = bytes.Clone(v.GetStringBytes())
+		m.keyEscaped = false
 	}
-	return e, nil
+	return nil
+}
+
+// decode parses one value the scan checked: a string with an escape, a
+// number, an array or an object. It is valid until the next decode.
+func (ps *parseState) decode(value []byte) (*fastjson.Value, error) {
+	return ps.parser.ParseBytes(value)
+}
+
+// isCurrent says which format the top level is in, as Parse documents.
+func isCurrent(members []member) bool {
+	var eventType, classicType, nested bool
+	for i := range members {
+		switch m := &members[i]; string(m.key) {
+		case "event_type":
+			eventType = true
+		case "type":
+			classicType = true
+		case "finding", "scan", "asset":
+			nested = nested || m.kind == kindObject
+		}
+	}
+	return eventType || !classicType && nested
 }
 
 // firstToken is body's first byte after JSON white space, 0 when there is
@@ -73,23 +142,6 @@ func firstToken(body []byte) byte {
 		}
 	}
 	return 0
-}
-
-// isCurrent says which format the top level is in, as Parse documents, in
-// one pass over its keys.
-func isCurrent(top *fastjson.Object) bool {
-	var eventType, classicType, nested bool
-	top.Visit(func(key []byte, v *fastjson.Value) {
-		switch string(key) {
-		case "event_type":
-			eventType = true
-		case "type":
-			classicType = true
-		case "finding", "scan", "asset":
-			nested = nested || v.Type() == fastjson.TypeObject
-		}
-	})
-	return eventType || !classicType && nested
 }
 
 // objectFields are an object's fields in the order of the body.
