@@ -145,7 +145,7 @@ func BenchmarkStateRecord(b *testing.B) {
 				if err == nil {
 					err = r.state.Record(context.Background(), &d, &events[i%domains], time.Now())
 				}
-				if err != nil || r.state.Settle(context.Background(), d, true, time.Now()) != nil {
+				if err != nil || r.state.Settle(context.Background(), &d, true, time.Now()) != nil {
 					b.Fatal(err)
 				}
 				i++

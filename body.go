@@ -4,18 +4,46 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
+
+	"github.com/detectify-otel/detectifyreceiver/internal/message"
+	"github.com/detectify-otel/detectifyreceiver/internal/state"
 )
 
-// bodyBuffers keep webhook bodies' bytes between requests. The bytes are
-// needed only while a webhook is processed: the record keeps a string copy
-// of the text and the JSON parser a copy of its own. Reading into a fresh
-// buffer cost the handler 0.5 µs and the body's size in garbage (trick 3
-// in docs/PERFORMANCE.md).
-var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
+// scratches keep what one webhook's processing needs between requests.
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+// scratch is a webhook's working space:
+//   - the body's buffer, needed only while the body is processed (the record keeps
+//     a string copy of the text): reading into a fresh buffer cost the
+//     handler 0.5 µs and the body's size in garbage (trick 3 in
+//     docs/PERFORMANCE.md);
+//   - the Event and the Delivery, 830 bytes that would otherwise sit in the
+//     handler's frame under every call it makes: with them there, a signed
+//     webhook's deepest stack passed 8 KB, and each garbage collection
+//     halved the idle connections' stacks for the next webhook to grow them
+//     again (docs/PERFORMANCE.md, sixth session).
+type scratch struct {
+	buf      []byte
+	body     []byte // as read: in buf, or not when it came chunked
+	text     string // the body as signed, for the record
+	received time.Time
+	event    message.Event
+	delivery state.Delivery
+}
 
 // maxPooledBody bounds the buffers the pool keeps: a large body (the limit
 // is max_request_body_size) does not stay pinned after it is processed.
 const maxPooledBody = 64 << 10
+
+// release gives sc back once nothing refers to it, without the strings and
+// claims of the webhook it held.
+func (sc *scratch) release() {
+	sc.body, sc.text, sc.event, sc.delivery = nil, "", message.Event{}, state.Delivery{}
+	if cap(sc.buf) <= maxPooledBody {
+		scratches.Put(sc)
+	}
+}
 
 // readBody reads the whole body into buf, grown to the announced length
 // when it is shorter; confighttp has already bounded it by
@@ -33,11 +61,4 @@ func readBody(req *http.Request, buf *[]byte) ([]byte, error) {
 		return nil, err
 	}
 	return body, nil
-}
-
-// releaseBody gives buf back once nothing refers to its bytes.
-func releaseBody(buf *[]byte) {
-	if cap(*buf) <= maxPooledBody {
-		bodyBuffers.Put(buf)
-	}
 }

@@ -64,87 +64,114 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 	a.write(w)
 }
 
-// processWebhook is the whole per-webhook path, top to bottom: the checks in
-// order of cost (size, then the signature before any parsing, so that a
-// forged request costs one HMAC), then claim (a redelivery is answered
-// without being parsed again), parse, record in the state, emit the record,
-// settle, and make it durable before answering.
+// processWebhook is the whole per-webhook path, top to bottom, in three
+// calls: admit, record, emit. They are calls in turn, not nested: the
+// checks' and the parser's frames are gone by the time the state's rules
+// and the pipeline run, which keeps a signed webhook's deepest stack
+// within 8 KB (docs/PERFORMANCE.md, sixth session).
 func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
+	sc := scratches.Get().(*scratch)
+	defer sc.release()
+	if a, admitted := r.admit(req, sc); !admitted {
+		return a
+	}
+	defer r.releaseOnPanic(req.Context(), &sc.delivery, sc.received)
+	if a, recorded := r.record(req, sc); !recorded {
+		return a
+	}
+	return r.emit(req.Context(), sc)
+}
+
+// admit runs the checks in order of cost (size, then the signature before
+// any parsing, so that a forged request costs one HMAC), then claims the
+// body: a redelivery is answered without being parsed again. An admitted
+// webhook's body, receipt and claim are in sc.
+func (r *detectifyReceiver) admit(req *http.Request, sc *scratch) (answer, bool) {
 	ctx := req.Context()
 	if req.ContentLength > r.cfg.MaxRequestBodySize {
-		return r.refuse(req, answerTooLarge, nil)
+		return r.refuse(req, answerTooLarge, nil), false
 	}
-	buf := bodyBuffers.Get().(*[]byte)
-	defer releaseBody(buf)
-	body, err := readBody(req, buf)
+	body, err := readBody(req, &sc.buf)
 	if err != nil {
 		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-			return r.refuse(req, answerTooLarge, nil)
+			return r.refuse(req, answerTooLarge, nil), false
 		}
-		return r.refuse(req, answerUnreadable, err)
+		return r.refuse(req, answerUnreadable, err), false
 	}
 	if r.verifier != nil {
 		if err := r.verifier.verify(req.Header.Values(signatureHeader), body); err != nil {
-			return r.refuse(req, signatureAnswers[err], nil)
+			return r.refuse(req, signatureAnswers[err], nil), false
 		}
 	}
 	received := r.now()
 	if !isJSONContentType(req.Header.Get("Content-Type")) {
-		return r.refuse(req, answerContentType, nil)
+		return r.refuse(req, answerContentType, nil), false
 	}
 	if !utf8.Valid(body) {
-		return r.refuse(req, answerNotUTF8, nil)
+		return r.refuse(req, answerNotUTF8, nil), false
 	}
 	var key state.Key
 	if r.cfg.DedupWindow > 0 {
 		key = state.KeyOf(body)
 	}
-	d, err := r.state.Claim(ctx, key, received)
-	if err != nil {
-		return r.stateUnavailable(ctx, err)
+	d := &sc.delivery
+	if err := r.state.ClaimInto(ctx, key, received, d); err != nil {
+		return r.stateUnavailable(ctx, err), false
 	}
 	switch d.Status {
 	case state.ClaimBusy:
-		return answerInFlight
+		return answerInFlight, false
 	case state.ClaimDuplicate:
 		// Answered once the memory of it is durable, like the first answer.
 		if err := r.state.Sync(ctx); err != nil {
-			return r.stateUnavailable(ctx, err)
+			return r.stateUnavailable(ctx, err), false
 		}
-		return answerDuplicate
+		return answerDuplicate, false
 	}
-	defer r.releaseOnPanic(ctx, &d, received)
+	sc.body, sc.received = body, received
+	return answer{}, true
+}
 
-	// The record's body is the text as signed: Parse may rewrite body's
-	// white space.
-	text := string(body)
-	e, err := message.Parse(body)
-	if err != nil {
+// record parses an admitted webhook and records it in the state. A
+// recorded webhook's Event and Insight are in sc.
+func (r *detectifyReceiver) record(req *http.Request, sc *scratch) (answer, bool) {
+	ctx, d, received := req.Context(), &sc.delivery, sc.received
+	// The record's body is the text as signed: Parse may rewrite the
+	// body's white space.
+	sc.text = string(sc.body)
+	e := &sc.event
+	if err := message.ParseInto(sc.body, e); err != nil {
 		// Released: the same body will be refused the same way.
 		_ = r.state.Settle(ctx, d, false, received)
-		return r.refuse(req, parseAnswer(err), err)
+		return r.refuse(req, parseAnswer(err), err), false
 	}
-	if a, fresh := freshness(&e, r.cfg.MaxMessageAge, received); !fresh {
+	if a, fresh := freshness(e, r.cfg.MaxMessageAge, received); !fresh {
 		// Released, like a body that does not parse: nothing is left in flight.
 		_ = r.state.Settle(ctx, d, false, received)
-		return r.refuse(req, a, nil)
+		return r.refuse(req, a, nil), false
 	}
 	if len(e.InvalidFields) > 0 {
 		r.settings.Logger.Debug("Detectify webhook has fields of an unexpected type; they are kept in the body only",
 			zap.Strings("fields", e.InvalidFields))
 	}
-	if err := r.state.Record(ctx, &d, &e, received); err != nil {
-		return r.stateUnavailable(ctx, err)
+	if err := r.state.Record(ctx, d, e, received); err != nil {
+		return r.stateUnavailable(ctx, err), false
 	}
 	if d.Insight.FromAPI {
 		// The scan's API backfill emitted and counted this finding.
-		return r.settleDuplicate(ctx, d, received)
+		return r.settleDuplicate(ctx, d, received), false
 	}
 	if d.Insight.BackfillQueued && r.backfill != nil {
 		r.backfill.kick()
 	}
+	return answer{}, true
+}
 
-	logsErr := r.consumeLogs(ctx, r.translator.webhookLogs(&e, d.Insight, text, received))
+// emit sends a recorded webhook's log record, settles its claim, and
+// makes that durable before answering.
+func (r *detectifyReceiver) emit(ctx context.Context, sc *scratch) answer {
+	d, received := &sc.delivery, sc.received
+	logsErr := r.consumeLogs(ctx, r.translator.webhookLogs(&sc.event, d.Insight, sc.text, received))
 	settled := logsErr == nil || consumererror.IsPermanent(logsErr)
 	if err := r.state.Settle(ctx, d, settled, received); err != nil {
 		// The record went out; only a redelivery could send it again.
@@ -165,7 +192,7 @@ func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 
 // settleDuplicate answers a webhook whose finding is already delivered,
 // once that is durable.
-func (r *detectifyReceiver) settleDuplicate(ctx context.Context, d state.Delivery, received time.Time) answer {
+func (r *detectifyReceiver) settleDuplicate(ctx context.Context, d *state.Delivery, received time.Time) answer {
 	if err := r.state.Settle(ctx, d, true, received); err != nil {
 		r.settings.Logger.Warn("Could not remember a delivered Detectify webhook", zap.Error(err))
 	}
@@ -180,7 +207,7 @@ func (r *detectifyReceiver) settleDuplicate(ctx context.Context, d state.Deliver
 // redelivery would be turned away as in flight until the process restarts.
 func (r *detectifyReceiver) releaseOnPanic(ctx context.Context, d *state.Delivery, received time.Time) {
 	if p := recover(); p != nil {
-		_ = r.state.Settle(context.WithoutCancel(ctx), *d, false, received)
+		_ = r.state.Settle(context.WithoutCancel(ctx), d, false, received)
 		panic(p)
 	}
 }

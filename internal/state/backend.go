@@ -113,7 +113,7 @@ type backend interface {
 	update(ctx context.Context, h *held, now time.Time, st *step) (Insight, error)
 	// settle ends a claim: done remembers the body as delivered for the
 	// rest of dedup_window; otherwise it is released for a retry.
-	settle(ctx context.Context, h held, done bool, now time.Time) error
+	settle(ctx context.Context, h *held, done bool, now time.Time) error
 	// sync returns once every change made before it was called is durable.
 	sync(ctx context.Context) error
 	// checkpoint asks for the saved state to be rewritten whole.

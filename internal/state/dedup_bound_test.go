@@ -29,7 +29,7 @@ func claimStatus(t *testing.T, s *State, body string, now time.Time) ClaimStatus
 	d, err := s.Claim(context.Background(), KeyOf([]byte(body)), now)
 	require.NoError(t, err)
 	if d.Status == ClaimNew || d.Status == ClaimCounted {
-		require.NoError(t, s.Settle(context.Background(), d, false, now))
+		require.NoError(t, s.Settle(context.Background(), &d, false, now))
 	}
 	return d.Status
 }

@@ -25,7 +25,7 @@ func BenchmarkDedupBytesPerDelivery(b *testing.B) {
 		if err != nil || d.Status != ClaimNew {
 			b.Fatalf("claim %d: %v %v", i, d.Status, err)
 		}
-		if err := s.Settle(ctx, d, true, t0); err != nil {
+		if err := s.Settle(ctx, &d, true, t0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -114,7 +114,7 @@ func TestSyncFailsWhileStorageFailsAndHealsAfter(t *testing.T) {
 	require.NoError(t, err)
 	d, err := s.Accept(ctx, KeyOf([]byte(body)), &e, t0)
 	require.NoError(t, err)
-	require.NoError(t, s.Settle(ctx, d, true, t0))
+	require.NoError(t, s.Settle(ctx, &d, true, t0))
 	err = s.Sync(ctx)
 	require.ErrorIs(t, err, ErrUnavailable)
 	assert.NotContains(t, err.Error(), "disk full\x00", "the cause is kept for the log")

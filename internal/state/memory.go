@@ -214,7 +214,7 @@ func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, st *st
 	return insight, nil
 }
 
-func (b *memoryBackend) settle(_ context.Context, h held, done bool, _ time.Time) error {
+func (b *memoryBackend) settle(_ context.Context, h *held, done bool, _ time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	mc, err := b.ownedLocked(h.key, h.claim)

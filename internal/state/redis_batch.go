@@ -131,13 +131,16 @@ func (b *redisBackend) sendGroup(ctx context.Context, group []*scriptCall) {
 	}
 }
 
-func (b *redisBackend) settle(ctx context.Context, h held, done bool, now time.Time) error {
+func (b *redisBackend) settle(ctx context.Context, h *held, done bool, now time.Time) error {
 	flag := "0"
 	if done {
 		flag = "1"
 	}
-	cmd, err := b.runBatched(ctx, settleScript, []string{b.keys.claim(h.key), b.keys.settled},
-		h.claim.owner, flag, now.UnixMilli(), b.cfg.DedupWindow.Milliseconds(), b.cfg.DedupMaxEntries, h.key[:])
+	// A copy: the batch may send the script after a cancelled caller has
+	// returned, and h with it.
+	key := h.key
+	cmd, err := b.runBatched(ctx, settleScript, []string{b.keys.claim(key), b.keys.settled},
+		h.claim.owner, flag, now.UnixMilli(), b.cfg.DedupWindow.Milliseconds(), b.cfg.DedupMaxEntries, key[:])
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func TestAStepOnAWrongCacheIsRunAgain(t *testing.T) {
 				got, _ := trips.take()
 				assert.Equal(t, tc.trips, got, "round trips of the update")
 			}
-			require.NoError(t, s.Settle(context.Background(), d, true, t0))
+			require.NoError(t, s.Settle(context.Background(), &d, true, t0))
 			assert.Equal(t, tc.delivered, redisScanRecord(t, m, scanKey("d", "s")).Delivered)
 		})
 	}

@@ -140,7 +140,7 @@ func webhookAny(ctx context.Context, s *State, body string) error {
 	if err := s.Record(ctx, &d, &e, t0); err != nil {
 		return err
 	}
-	return s.Settle(ctx, d, true, t0)
+	return s.Settle(ctx, &d, true, t0)
 }
 
 // On Redis Cluster (a ClusterClient, which refuses a WATCH of no key), a
@@ -200,10 +200,10 @@ func TestSettlesDuringCloseDoNotRaceIt(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		for _, d := range ds[1:] {
-			wg.Go(func() { _ = s.Settle(context.Background(), d, true, t0) })
+			wg.Go(func() { _ = s.Settle(context.Background(), &d, true, t0) })
 		}
 		require.NoError(t, s.Close(context.Background()))
 		wg.Wait()
-		assert.ErrorIs(t, s.Settle(context.Background(), ds[0], true, t0), ErrUnavailable)
+		assert.ErrorIs(t, s.Settle(context.Background(), &ds[0], true, t0), ErrUnavailable)
 	}
 }

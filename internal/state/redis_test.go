@@ -52,7 +52,7 @@ func TestOneBodyTwoReplicas(t *testing.T) {
 	first := accept(t, rs[0], body, t0)
 	require.Equal(t, ClaimNew, first.Status)
 	assert.Equal(t, ClaimBusy, accept(t, rs[1], body, t0).Status)
-	require.NoError(t, rs[0].Settle(context.Background(), first, true, t0))
+	require.NoError(t, rs[0].Settle(context.Background(), &first, true, t0))
 	assert.Equal(t, ClaimDuplicate, accept(t, rs[1], body, t0).Status)
 }
 
@@ -82,7 +82,7 @@ func TestARetryOnAnotherReplicaIsNotCountedAgain(t *testing.T) {
 	deliver(t, rs[0], started("d", "s"), t0)
 	body := finished("d", "s", 3, 0, 0)
 	first := accept(t, rs[0], body, t0.Add(time.Minute))
-	require.NoError(t, rs[0].Settle(context.Background(), first, false, t0.Add(time.Minute))) // logs refused
+	require.NoError(t, rs[0].Settle(context.Background(), &first, false, t0.Add(time.Minute))) // logs refused
 	retry := deliver(t, rs[1], body, t0.Add(2*time.Minute))
 	assert.Equal(t, ClaimCounted, retry.Status)
 	assert.Equal(t, first.Insight, retry.Insight)

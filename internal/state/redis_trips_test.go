@@ -106,7 +106,7 @@ func webhook(ctx context.Context, s *State, body string, now time.Time) error {
 	if err := s.Record(ctx, &d, &e, now); err != nil {
 		return err
 	}
-	return s.Settle(ctx, d, true, now)
+	return s.Settle(ctx, &d, true, now)
 }
 
 // claimed claims a body that must be new.
@@ -135,7 +135,7 @@ func TestAWebhookCostsTwoRoundTripsAndItsSettle(t *testing.T) {
 				require.NoError(t, err)
 				require.NoError(t, s.Record(ctx, &d, &e, t0))
 				recorded, _ := trips.take()
-				require.NoError(t, s.Settle(ctx, d, true, t0))
+				require.NoError(t, s.Settle(ctx, &d, true, t0))
 				settled, _ := trips.take()
 				assert.Equal(t, 2, recorded, "claim and record of finding %d", i)
 				assert.Equal(t, 1, settled, "settle of finding %d", i)
@@ -160,7 +160,7 @@ func TestAStaleCacheCostsOneRetry(t *testing.T) {
 			require.NoError(t, a.Record(ctx, &d, &e, t0))
 			got, _ := trips.take()
 			assert.Equal(t, 2, got, "the script, then again on what it answered")
-			require.NoError(t, a.Settle(ctx, d, true, t0))
+			require.NoError(t, a.Settle(ctx, &d, true, t0))
 			client := redis.NewClient(&redis.Options{Addr: addr})
 			defer client.Close()
 			raw, err := client.Get(ctx, "detectify/{detectify}scan:"+scanKey("d", "0")).Result()
@@ -294,7 +294,7 @@ func TestConcurrentSettlesShareARoundTrip(t *testing.T) {
 	var errs [n]error
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs[i] = s.Settle(ctx, ds[i], true, t0) })
+		wg.Go(func() { errs[i] = s.Settle(ctx, &ds[i], true, t0) })
 	}
 	waitForOneGroupHeld(t, s, held, n)
 	held.release()

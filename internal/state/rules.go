@@ -54,7 +54,7 @@ func (r rules) apply(tx Tx, e *observed, now time.Time) (Insight, error) {
 // then opened without a start); the start's receipt is what a duration
 // is measured from.
 func (r rules) started(tx Tx, e *observed, now time.Time) error {
-	id := scanKey(e.Domain, e.ScanID)
+	id := e.ScanKey
 	if e.ScanID == "" {
 		// The scan says no id: its findings and finish, which say none
 		// either, find it as the domain's newest open scan.
@@ -167,7 +167,7 @@ func (r rules) closeInDomain(tx Tx, domainName, id string) error {
 // open scan. id is empty when there is none.
 func (r rules) scanOf(tx Tx, e *observed) (id string, scan ScanRecord, found bool, err error) {
 	if e.ScanID != "" {
-		id = scanKey(e.Domain, e.ScanID)
+		id = e.ScanKey
 		scan, found, err = tx.Scan(id)
 		return id, scan, found, err
 	}

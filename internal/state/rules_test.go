@@ -99,7 +99,7 @@ func deliver(t *testing.T, s *State, body string, now time.Time) Delivery {
 	d, err := s.Accept(ctx, KeyOf([]byte(body)), &e, now)
 	require.NoError(t, err)
 	if d.Status == ClaimNew || d.Status == ClaimCounted {
-		require.NoError(t, s.Settle(ctx, d, true, now))
+		require.NoError(t, s.Settle(ctx, &d, true, now))
 	}
 	require.NoError(t, s.Sync(ctx))
 	return d
@@ -264,7 +264,7 @@ func TestDuplicatesAndRetriesCountOnce(t *testing.T) {
 		busy, err := s.Accept(ctx, KeyOf([]byte(body)), &e, t0)
 		require.NoError(t, err)
 		assert.Equal(t, ClaimBusy, busy.Status, "an identical delivery in flight waits")
-		require.NoError(t, s.Settle(ctx, d, false, t0))
+		require.NoError(t, s.Settle(ctx, &d, false, t0))
 
 		retry := deliver(t, s, body, t0.Add(time.Second))
 		assert.Equal(t, ClaimCounted, retry.Status, "counted by the first delivery")
@@ -286,7 +286,7 @@ func TestRetryCarriesTheFirstInsight(t *testing.T) {
 		require.NoError(t, err)
 		first, err := s.Accept(ctx, KeyOf([]byte(body)), &e, t0.Add(time.Minute))
 		require.NoError(t, err)
-		require.NoError(t, s.Settle(ctx, first, false, t0.Add(time.Minute)))
+		require.NoError(t, s.Settle(ctx, &first, false, t0.Add(time.Minute)))
 		retry := deliver(t, s, body, t0.Add(5*time.Minute))
 		assert.Equal(t, ClaimCounted, retry.Status)
 		assert.Equal(t, first.Insight, retry.Insight, "the same duration and counts, not recomputed")
