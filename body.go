@@ -14,15 +14,14 @@ import (
 var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
 // scratch is a webhook's working space:
-//   - the body's buffer, needed only while the body is processed (the record keeps
-//     a string copy of the text): reading into a fresh buffer cost the
-//     handler 0.5 µs and the body's size in garbage (trick 3 in
+//   - the body's buffer, needed only while the body is processed (the
+//     record keeps a string copy of the text): reading into a fresh buffer
+//     cost the handler 0.5 µs and the body's size in garbage (trick 3 in
 //     docs/PERFORMANCE.md);
 //   - the Event and the Delivery, 830 bytes that would otherwise sit in the
-//     handler's frame under every call it makes: with them there, a signed
-//     webhook's deepest stack passed 8 KB, and each garbage collection
-//     halved the idle connections' stacks for the next webhook to grow them
-//     again (docs/PERFORMANCE.md, sixth session).
+//     handler's frame, copied there from the values Parse and Claim
+//     returned, under every call it makes (docs/PERFORMANCE.md, sixth
+//     session).
 type scratch struct {
 	buf      []byte
 	body     []byte // as read: in buf, or not when it came chunked

@@ -65,10 +65,10 @@ func (r *detectifyReceiver) handleWebhook(w http.ResponseWriter, req *http.Reque
 }
 
 // processWebhook is the whole per-webhook path, top to bottom, in three
-// calls: admit, record, emit. They are calls in turn, not nested: the
-// checks' and the parser's frames are gone by the time the state's rules
-// and the pipeline run, which keeps a signed webhook's deepest stack
-// within 8 KB (docs/PERFORMANCE.md, sixth session).
+// calls: admit, record, emit. They are calls in turn, not nested, so the
+// checks' frame is gone by the time the state's rules run, and the
+// parser's by the time the pipeline does (docs/PERFORMANCE.md, sixth
+// session).
 func (r *detectifyReceiver) processWebhook(req *http.Request) answer {
 	sc := scratches.Get().(*scratch)
 	defer sc.release()

@@ -12,8 +12,9 @@ type observed struct {
 	Domain, ScanID, ScanState, Profile, Level string
 	Title, FindingID, Location                string
 	// ScanKey is the scan's key in the state, when ScanID names it: made
-	// here, not in the rules, where its allocation was the deepest point
-	// of a signed webhook's stack (docs/PERFORMANCE.md, sixth session).
+	// once, here, not in the rules, which may run more than once (Redis)
+	// and where its allocation was the receiver's deepest point on the
+	// stack (docs/PERFORMANCE.md, sixth session).
 	ScanKey string
 	// Counts are a finished scan's summary counters, nil for other
 	// messages: the rules read them only then, and a finding's copy is a
