@@ -10,8 +10,8 @@ import (
 )
 
 // The reasons Parse refuses a body. Each is a fixed sentence a client may
-// read; the parser's own error, which quotes the body, is wrapped for the
-// debug log only.
+// read; the parser's own error, which may quote the body, is wrapped for
+// the debug log only.
 var (
 	ErrNotObject    = errors.New("body must be a JSON object")
 	ErrInvalidJSON  = errors.New("body is not valid JSON")
@@ -34,8 +34,9 @@ func Parse(body []byte) (Event, error) {
 }
 
 // ParseInto is Parse into *e, which must be the zero Event, and is left
-// partly filled on an error. The handler parses into its own Event: a
-// returned one is a second copy of it on the stack.
+// partly filled on an error. The handler parses into the Event of its
+// scratch space: a returned one would be two more copies of it in its
+// frame.
 func ParseInto(body []byte, e *Event) error {
 	if bytes.Contains(body, nbsp) {
 		spacesForNBSP(body)
