@@ -162,7 +162,9 @@ func plainStrings(m *member) ([]string, bool) {
 	}
 	// The scan checked the array: only its items' kinds are left to see.
 	s := scanner{b: m.value, i: 1}
-	items := make([]string, 0, bytes.Count(m.value, []byte(","))+1)
+	// Sized by the commas, but not past a few dozen: a long array of
+	// anything else would cost its length before its first item is seen.
+	items := make([]string, 0, min(bytes.Count(m.value, []byte(","))+1, 32))
 	s.skipSpace()
 	if s.b[s.i] == ']' {
 		return items, true
