@@ -141,7 +141,8 @@ func BenchmarkStateRecord(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				d, err := r.state.Claim(context.Background(), state.Key{}, time.Now())
+				var d state.Delivery
+				err := r.state.ClaimInto(context.Background(), state.Key{}, time.Now(), &d)
 				if err == nil {
 					err = r.state.Record(context.Background(), &d, &events[i%domains], time.Now())
 				}

@@ -187,9 +187,11 @@ func plainStrings(m *member) ([]string, bool) {
 	}
 }
 
-// decode is m's value from the parser, nil (and r.err set) when it fails.
+// decode is m's value from the parser (a string with an escape, a number,
+// an array or an object the scan checked), valid until the next decode;
+// nil, and r.err set, when it fails.
 func (r *classicReader) decode(m *member) *fastjson.Value {
-	v, err := r.ps.decode(m.value)
+	v, err := r.ps.parser.ParseBytes(m.value)
 	if err != nil && r.err == nil {
 		r.err = err
 	}

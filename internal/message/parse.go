@@ -99,7 +99,7 @@ func (ps *parseState) decodeEscapedKeys() error {
 		if !m.keyEscaped {
 			continue
 		}
-		v, err := ps.decode(m.key)
+		v, err := ps.parser.ParseBytes(m.key)
 		if err != nil {
 			return err
 		}
@@ -107,12 +107,6 @@ func (ps *parseState) decodeEscapedKeys() error {
 		m.keyEscaped = false
 	}
 	return nil
-}
-
-// decode parses one value the scan checked: a string with an escape, a
-// number, an array or an object. It is valid until the next decode.
-func (ps *parseState) decode(value []byte) (*fastjson.Value, error) {
-	return ps.parser.ParseBytes(value)
 }
 
 // isCurrent says which format the top level is in, as Parse documents.

@@ -125,16 +125,10 @@ type Delivery struct {
 	h       held
 }
 
-// Claim claims the body with key for this request. A Delivery with status
-// New or Counted must be recorded (New) and settled.
-func (s *State) Claim(ctx context.Context, key Key, now time.Time) (Delivery, error) {
-	var d Delivery
-	err := s.ClaimInto(ctx, key, now, &d)
-	return d, err
-}
-
-// ClaimInto is Claim into *d. The handler claims into its scratch space: a
-// returned Delivery is two more copies of it in the handler's frame.
+// ClaimInto claims the body with key for this request, into *d. A Delivery
+// with status New or Counted must be recorded (New) and settled. The
+// handler claims into its scratch space: a returned Delivery would be two
+// more copies of it in the handler's frame.
 func (s *State) ClaimInto(ctx context.Context, key Key, now time.Time, d *Delivery) error {
 	if !s.cfg.dedup() {
 		*d = Delivery{Status: ClaimNew}
