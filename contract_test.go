@@ -26,6 +26,7 @@ func TestHTTPContract(t *testing.T) {
 			assert.Equal(t, tc.status, resp.status, "body: %s", resp.body)
 			if tc.answer != nil {
 				assert.Equal(t, answerText(*tc.answer), resp.body)
+				assert.Equal(t, mediaTypeOf(*tc.answer), resp.header.Get("Content-Type"))
 			}
 			assert.Contains(t, resp.body, tc.bodyContains)
 			assert.NotContains(t, resp.body, "10.0.0.7", "consumer errors stay in the log")
@@ -49,6 +50,15 @@ func TestHTTPContract(t *testing.T) {
 			assert.Equal(t, want, h.outcomeCounts())
 		})
 	}
+}
+
+// mediaTypeOf is an answer's media type: JSON for 2xx, as the
+// README says, else the plain text of http.Error.
+func mediaTypeOf(a answer) string {
+	if a.status == http.StatusOK {
+		return "application/json"
+	}
+	return "text/plain; charset=utf-8"
 }
 
 // answerText is what a client reads of an answer: net/http's http.Error
