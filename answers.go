@@ -34,11 +34,6 @@ func jsonAnswer(status int, o outcome, body string) answer {
 	return answer{status: status, outcome: o, reason: body, json: []byte(body)}
 }
 
-// contentTypeJSON is the Content-Type of a 2xx answer, set as the header's
-// value itself: Header.Set would make the same slice for every webhook.
-// net/http only reads it, and Set or Add replace it.
-var contentTypeJSON = []string{"application/json"}
-
 var (
 	answerAccepted  = jsonAnswer(http.StatusOK, outcomeAccepted, `{"status":"accepted"}`)
 	answerDuplicate = jsonAnswer(http.StatusOK, outcomeDuplicate, `{"status":"duplicate"}`)
@@ -72,7 +67,7 @@ var (
 // Retry-After with every 503.
 func (a answer) write(w http.ResponseWriter) {
 	if a.status == http.StatusOK {
-		w.Header()["Content-Type"] = contentTypeJSON
+		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(a.status)
 		_, _ = w.Write(a.json)
 		return
