@@ -46,6 +46,10 @@ type memoryBackend struct {
 	backfills map[string]time.Time
 
 	journal *journal // nil without a storage extension
+
+	// tx is the transaction of the step that holds mu: a step's backend
+	// is an interface, so a fresh one would be an allocation per webhook.
+	tx memoryTx
 }
 
 type memClaim struct {
@@ -202,8 +206,8 @@ func (b *memoryBackend) update(_ context.Context, h *held, now time.Time, st *st
 			return Insight{}, err
 		}
 	}
-	tx := &memoryTx{b: b, now: now}
-	insight, err := st.run(tx)
+	b.tx = memoryTx{b: b, now: now}
+	insight, err := st.run(&b.tx)
 	if err != nil {
 		return Insight{}, err
 	}
