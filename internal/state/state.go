@@ -333,9 +333,9 @@ type step struct {
 	storeTx
 	evicted int
 	fn      func(Tx) (Insight, error)
-	// A webhook's step (fn nil) applies rules to observed: one
-	// allocation where a closure over them took three
-	// (docs/PERFORMANCE.md, sixth session).
+	// A webhook's step (fn nil) applies rules to observed, and lives
+	// in its Delivery: no allocation, where a closure over them took
+	// three (docs/PERFORMANCE.md, sixth and seventh sessions).
 	rules    rules
 	observed observed
 	now      time.Time
