@@ -18,10 +18,11 @@ var scratches = sync.Pool{New: func() any { return new(scratch) }}
 //     record keeps a string copy of the text): reading into a fresh buffer
 //     cost the handler 0.5 µs and the body's size in garbage (trick 3 in
 //     docs/PERFORMANCE.md);
-//   - the Event and the Delivery, 830 bytes that would otherwise sit in the
-//     handler's frame, copied there from the values Parse and Claim
-//     returned, under every call it makes (docs/PERFORMANCE.md, sixth
-//     session).
+//   - the Event and the Delivery (with the state's step), 1,088 bytes
+//     that would otherwise sit in the handler's frame, copied there from
+//     the values Parse and Claim returned, under every call it makes, and
+//     the step in a heap allocation of its own (docs/PERFORMANCE.md, sixth
+//     and seventh sessions).
 type scratch struct {
 	buf      []byte
 	body     []byte // as read: in buf, or not when it came chunked
