@@ -213,3 +213,18 @@ func (c *Counts) restore(start time.Time, saved map[string]DomainCounts) {
 		c.domains[name] = d
 	}
 }
+
+// appendJSON appends the counters of each of names to o, a journal
+// entry's counts: null for a domain no longer counted.
+func (c *Counts) appendJSON(o *jsonObject, names map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name := range names {
+		w := o.key(name)
+		if d, ok := c.domains[name]; ok {
+			w.domainCounts(d)
+		} else {
+			w.null()
+		}
+	}
+}

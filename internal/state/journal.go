@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -56,6 +55,8 @@ type journal struct {
 	epoch   string
 	seq     uint64 // last journal entry written
 	entries uint64 // entries written since the last compaction began
+	// entrySize is the longest entry so far: the next one's buffer.
+	entrySize int
 	// freshManifest is a new state's manifest, written with the next entry.
 	freshManifest []byte
 
@@ -272,8 +273,10 @@ func (j *journal) write(ctx context.Context) {
 	written := j.changedSinceWriteLocked()
 	seq := j.seq + 1
 	if written {
+		// A new buffer each time: a storage extension may keep the value.
 		var raw []byte
-		raw, err = json.Marshal(j.entryLocked(seq))
+		raw, err = j.appendEntryLocked(make([]byte, 0, j.entrySize), seq)
+		j.entrySize = max(j.entrySize, len(raw))
 		ops = append(ops, storage.SetOperation(entryKey(seq), raw))
 	}
 	taken := j.dirty
@@ -351,49 +354,6 @@ func (d *findingsDirt) merge(newer *findingsDirt) {
 		d.countTitle(title)
 	}
 	d.seen = append(d.seen, newer.seen...)
-}
-
-func (j *journal) entryLocked(seq uint64) entryFile {
-	b := j.b
-	e := entryFile{Epoch: j.epoch, Seq: seq, Claims: map[string]*claimRecord{}, Scans: map[string]*entryScan{},
-		Domains: map[string]*DomainRecord{}, Counts: map[string]*DomainCounts{}}
-	for key := range j.dirty.claims {
-		var rec *claimRecord
-		if c, ok := b.claimRecordLocked(key); ok {
-			saved := savedClaimRecord(c)
-			rec = &saved
-		}
-		e.Claims[hex.EncodeToString(key[:])] = rec
-	}
-	for id := range j.dirty.scans {
-		s, ok := b.scans[id]
-		d := j.dirty.findings[id]
-		switch {
-		case !ok:
-			e.Scans[id] = nil
-		case len(s.ByTitle)+len(s.Seen) <= wholeFindings || d != nil && d.whole:
-			e.Scans[id] = &entryScan{ScanRecord: &s.ScanRecord}
-		default:
-			core := s.core()
-			e.Scans[id] = &entryScan{ScanRecord: &core, Changed: d.delta(s)}
-		}
-	}
-	for name := range j.dirty.domains {
-		var rec *DomainRecord
-		if d, ok := b.domains[name]; ok {
-			rec = &d.DomainRecord
-		}
-		e.Domains[name] = rec
-	}
-	counts := b.counts.snapshot(slices.Collect(maps.Keys(j.dirty.counts)))
-	for name := range j.dirty.counts {
-		var rec *DomainCounts
-		if c, ok := counts[name]; ok {
-			rec = &c
-		}
-		e.Counts[name] = rec
-	}
-	return e
 }
 
 // requestSnapshot asks for a compaction (every metrics_interval).
