@@ -41,7 +41,7 @@ func TestEntryJSONAsEncodingJSON(t *testing.T) {
 			whole := &memScan{ScanRecord: ScanRecord{
 				Domain: "d.example", FirstSeen: at, Started: at, Delivered: 7, ByLevel: map[string]int64{"high": 5, "low": 2},
 				Finished: true, Stalled: true, Closed: later, Profile: "p1",
-				Backfill: &Backfill{State: BackfillPending, Due: later, Attempts: 2, Owner: "o", Lease: later, Counted: []string{"k1", odd}},
+				Backfill:     &Backfill{State: BackfillPending, Due: later, Attempts: 2, Owner: "o", Lease: later, Counted: []string{"k1", odd}},
 				ScanFindings: ScanFindings{ByTitle: map[string]int64{"XSS": 3, odd: 1, quoted: 2}, Seen: []string{"f1"}},
 			}}
 			big := &memScan{ScanRecord: ScanRecord{Domain: odd, FirstSeen: at,
@@ -155,4 +155,3 @@ func (j *journal) entryFileLocked(seq uint64) entryFile {
 	}
 	return e
 }
-
