@@ -55,7 +55,7 @@ type journal struct {
 	epoch   string
 	seq     uint64 // last journal entry written
 	entries uint64 // entries written since the last compaction began
-	// entrySize is the longest entry so far: the next one's buffer.
+	// entrySize is the last entry's: the next one's buffer.
 	entrySize int
 	// freshManifest is a new state's manifest, written with the next entry.
 	freshManifest []byte
@@ -276,7 +276,7 @@ func (j *journal) write(ctx context.Context) {
 		// A new buffer each time: a storage extension may keep the value.
 		var raw []byte
 		raw, err = j.appendEntryLocked(make([]byte, 0, j.entrySize), seq)
-		j.entrySize = max(j.entrySize, len(raw))
+		j.entrySize = len(raw)
 		ops = append(ops, storage.SetOperation(entryKey(seq), raw))
 	}
 	taken := j.dirty

@@ -1,9 +1,5 @@
 package state
 
-import (
-	"encoding/hex"
-)
-
 // The journal's entries as JSON (jsonOut): the fields entryFile and the
 // records it holds declare, with the same names and omissions, so that
 // journal_load.go reads them with encoding/json. journal_json_test.go
@@ -19,10 +15,8 @@ func (j *journal) appendEntryLocked(buf []byte, seq uint64) ([]byte, error) {
 	o.key("seq").uint(seq)
 	if len(d.claims) > 0 {
 		claims := o.key("claims").object()
-		var hexKey [2 * len(Key{})]byte
 		for key := range d.claims {
-			hex.Encode(hexKey[:], key[:])
-			w := claims.key(string(hexKey[:]))
+			w := claims.hexKey(key[:])
 			if c, ok := b.claimRecordLocked(key); ok {
 				w.claim(savedClaimRecord(c))
 			} else {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math"
@@ -32,13 +33,26 @@ func (w *jsonOut) object() jsonObject {
 
 // key appends a field's name; its value follows.
 func (o *jsonObject) key(name string) *jsonOut {
+	o.next()
+	o.w.string(name)
+	o.w.b = append(o.w.b, ':')
+	return o.w
+}
+
+// hexKey appends a field named by the hex digits of name.
+func (o *jsonObject) hexKey(name []byte) *jsonOut {
+	o.next()
+	o.w.b = append(o.w.b, '"')
+	o.w.b = hex.AppendEncode(o.w.b, name)
+	o.w.b = append(o.w.b, '"', ':')
+	return o.w
+}
+
+func (o *jsonObject) next() {
 	if o.fields > 0 {
 		o.w.b = append(o.w.b, ',')
 	}
 	o.fields++
-	o.w.string(name)
-	o.w.b = append(o.w.b, ':')
-	return o.w
 }
 
 func (o *jsonObject) end() { o.w.b = append(o.w.b, '}') }
