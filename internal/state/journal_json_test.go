@@ -98,6 +98,7 @@ func TestEntryJSONRefusesWhatEncodingJSONRefuses(t *testing.T) {
 		"infinite":         {LastScan: &LastScan{Duration: ptr(math.Inf(1))}},
 		"year after 9999":  {Updated: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
 		"year before zero": {Updated: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"offset of a day":  {Updated: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("far", 24*3600))},
 	} {
 		t.Run(name, func(t *testing.T) {
 			j := newJournal(newMemoryBackend(testConfig(), newCounts(time.Time{}, 100)), newFakeStorage())

@@ -91,16 +91,15 @@ func (w *jsonOut) string(s string) {
 	w.b = append(w.b, '"')
 }
 
-// time appends t as time.Time's MarshalJSON does (RFC 3339 with
-// nanoseconds), refusing the years it refuses.
+// time appends t as time.Time's MarshalJSON does, with the same check:
+// RFC 3339 with nanoseconds, and no year outside [0,9999].
 func (w *jsonOut) time(t time.Time) {
-	if y := t.Year(); y < 0 || y > 9999 {
-		w.fail(errors.New("json: a time whose year is outside [0,9999]"))
+	b, err := t.AppendText(append(w.b, '"'))
+	if err != nil {
+		w.fail(err)
 		return
 	}
-	w.b = append(w.b, '"')
-	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
-	w.b = append(w.b, '"')
+	w.b = append(b, '"')
 }
 
 func (w *jsonOut) strings(list []string) {
