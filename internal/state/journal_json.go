@@ -66,15 +66,9 @@ func (j *journal) appendEntryLocked(buf []byte, seq uint64) ([]byte, error) {
 func (w *jsonOut) claim(c claimRecord) {
 	o := w.object()
 	o.key("state").uint(uint64(c.State))
-	if c.Owner != "" {
-		o.key("owner").string(c.Owner)
-	}
-	if !c.Lease.IsZero() {
-		o.key("lease").time(c.Lease)
-	}
-	if c.Counted {
-		o.key("counted").bool(true)
-	}
+	o.optString("owner", c.Owner)
+	o.optTime("lease", c.Lease)
+	o.optBool("counted", c.Counted)
 	if i := &c.Insight; i.Delivered != nil || i.Undelivered != nil || i.Partial || len(i.LimitReached) > 0 ||
 		len(i.LimitedTitles) > 0 || i.Duration != nil || i.FromAPI {
 		o.key("insight").insight(i)
@@ -85,27 +79,13 @@ func (w *jsonOut) claim(c claimRecord) {
 
 func (w *jsonOut) insight(i *Insight) {
 	o := w.object()
-	if i.Delivered != nil {
-		o.key("delivered").int(*i.Delivered)
-	}
-	if i.Undelivered != nil {
-		o.key("undelivered").int(*i.Undelivered)
-	}
-	if i.Partial {
-		o.key("partial").bool(true)
-	}
-	if len(i.LimitReached) > 0 {
-		o.key("limit_reached").strings(i.LimitReached)
-	}
-	if len(i.LimitedTitles) > 0 {
-		o.key("limited_titles").strings(i.LimitedTitles)
-	}
-	if i.Duration != nil {
-		o.key("duration").float(*i.Duration)
-	}
-	if i.FromAPI {
-		o.key("from_api").bool(true)
-	}
+	o.optIntPtr("delivered", i.Delivered)
+	o.optIntPtr("undelivered", i.Undelivered)
+	o.optBool("partial", i.Partial)
+	o.optStrings("limit_reached", i.LimitReached)
+	o.optStrings("limited_titles", i.LimitedTitles)
+	o.optFloatPtr("duration", i.Duration)
+	o.optBool("from_api", i.FromAPI)
 	o.end()
 }
 
@@ -115,35 +95,19 @@ func (w *jsonOut) scan(s *ScanRecord, whole bool, changed *findingsDelta) {
 	o := w.object()
 	o.key("domain").string(s.Domain)
 	o.key("first_seen").time(s.FirstSeen)
-	if !s.Started.IsZero() {
-		o.key("started").time(s.Started)
-	}
-	if s.Delivered != 0 {
-		o.key("delivered").int(s.Delivered)
-	}
-	if len(s.ByLevel) > 0 {
-		o.key("by_level").counts(s.ByLevel)
-	}
-	if s.Finished {
-		o.key("finished").bool(true)
-	}
-	if s.Stalled {
-		o.key("stalled").bool(true)
-	}
-	if !s.Closed.IsZero() {
-		o.key("closed").time(s.Closed)
-	}
-	if s.Profile != "" {
-		o.key("profile").string(s.Profile)
-	}
+	o.optTime("started", s.Started)
+	o.optInt("delivered", s.Delivered)
+	o.optCounts("by_level", s.ByLevel)
+	o.optBool("finished", s.Finished)
+	o.optBool("stalled", s.Stalled)
+	o.optTime("closed", s.Closed)
+	o.optString("profile", s.Profile)
 	if s.Backfill != nil {
 		o.key("backfill").backfill(s.Backfill)
 	}
-	if whole && len(s.ByTitle) > 0 {
-		o.key("by_title").counts(s.ByTitle)
-	}
-	if whole && len(s.Seen) > 0 {
-		o.key("seen").strings(s.Seen)
+	if whole {
+		o.optCounts("by_title", s.ByTitle)
+		o.optStrings("seen", s.Seen)
 	}
 	if changed != nil {
 		o.key("changed").findingsDelta(changed)
@@ -155,60 +119,32 @@ func (w *jsonOut) backfill(bf *Backfill) {
 	o := w.object()
 	o.key("state").string(bf.State)
 	o.key("due").time(bf.Due)
-	if bf.Attempts != 0 {
-		o.key("attempts").int(int64(bf.Attempts))
-	}
-	if bf.Owner != "" {
-		o.key("owner").string(bf.Owner)
-	}
-	if !bf.Lease.IsZero() {
-		o.key("lease").time(bf.Lease)
-	}
-	if len(bf.Counted) > 0 {
-		o.key("counted").strings(bf.Counted)
-	}
+	o.optInt("attempts", int64(bf.Attempts))
+	o.optString("owner", bf.Owner)
+	o.optTime("lease", bf.Lease)
+	o.optStrings("counted", bf.Counted)
 	o.end()
 }
 
 func (w *jsonOut) findingsDelta(d *findingsDelta) {
 	o := w.object()
-	if d.DropTitles {
-		o.key("drop_titles").bool(true)
-	}
-	if d.DropSeen {
-		o.key("drop_seen").bool(true)
-	}
-	if len(d.Titles) > 0 {
-		o.key("titles").counts(d.Titles)
-	}
-	if len(d.Seen) > 0 {
-		o.key("seen").strings(d.Seen)
-	}
+	o.optBool("drop_titles", d.DropTitles)
+	o.optBool("drop_seen", d.DropSeen)
+	o.optCounts("titles", d.Titles)
+	o.optStrings("seen", d.Seen)
 	o.end()
 }
 
 func (w *jsonOut) domain(d *DomainRecord) {
 	o := w.object()
-	if len(d.Open) > 0 {
-		o.key("open").strings(d.Open)
-	}
+	o.optStrings("open", d.Open)
 	if ls := d.LastScan; ls != nil {
 		last := o.key("last_scan").object()
-		if len(ls.Counts) > 0 {
-			last.key("counts").counts(ls.Counts)
-		}
-		if ls.Undelivered != nil {
-			last.key("undelivered").int(*ls.Undelivered)
-		}
-		if ls.Duration != nil {
-			last.key("duration").float(*ls.Duration)
-		}
-		if ls.Backfilled != nil {
-			last.key("backfilled").int(*ls.Backfilled)
-		}
-		if ls.Scan != "" {
-			last.key("scan").string(ls.Scan)
-		}
+		last.optCounts("counts", ls.Counts)
+		last.optIntPtr("undelivered", ls.Undelivered)
+		last.optFloatPtr("duration", ls.Duration)
+		last.optIntPtr("backfilled", ls.Backfilled)
+		last.optString("scan", ls.Scan)
 		last.end()
 	}
 	o.key("updated").time(d.Updated)
@@ -217,12 +153,8 @@ func (w *jsonOut) domain(d *DomainRecord) {
 
 func (w *jsonOut) domainCounts(c *domainCounts) {
 	o := w.object()
-	if len(c.findings) > 0 {
-		o.key("findings").counts(c.findings)
-	}
-	if len(c.scans) > 0 {
-		o.key("scans").counts(c.scans)
-	}
+	o.optCounts("findings", c.findings)
+	o.optCounts("scans", c.scans)
 	o.key("seen").time(c.seen)
 	o.end()
 }

@@ -57,6 +57,57 @@ func (o *jsonObject) next() {
 
 func (o *jsonObject) end() { o.w.b = append(o.w.b, '}') }
 
+// The opt fields are left out when their value is empty, as a field
+// tagged omitempty (omitzero for a time) is by encoding/json.
+
+func (o *jsonObject) optBool(name string, v bool) {
+	if v {
+		o.key(name).bool(true)
+	}
+}
+
+func (o *jsonObject) optInt(name string, v int64) {
+	if v != 0 {
+		o.key(name).int(v)
+	}
+}
+
+func (o *jsonObject) optIntPtr(name string, v *int64) {
+	if v != nil {
+		o.key(name).int(*v)
+	}
+}
+
+func (o *jsonObject) optFloatPtr(name string, v *float64) {
+	if v != nil {
+		o.key(name).float(*v)
+	}
+}
+
+func (o *jsonObject) optString(name, v string) {
+	if v != "" {
+		o.key(name).string(v)
+	}
+}
+
+func (o *jsonObject) optStrings(name string, v []string) {
+	if len(v) > 0 {
+		o.key(name).strings(v)
+	}
+}
+
+func (o *jsonObject) optCounts(name string, v map[string]int64) {
+	if len(v) > 0 {
+		o.key(name).counts(v)
+	}
+}
+
+func (o *jsonObject) optTime(name string, v time.Time) {
+	if !v.IsZero() {
+		o.key(name).time(v)
+	}
+}
+
 func (w *jsonOut) null() { w.b = append(w.b, "null"...) }
 
 func (w *jsonOut) bool(v bool) { w.b = strconv.AppendBool(w.b, v) }
