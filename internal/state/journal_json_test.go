@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +88,31 @@ func TestEntryJSONAsEncodingJSON(t *testing.T) {
 			assert.Equal(t, wantEntry, gotEntry, "hand-written: %s\nencoding/json: %s", got, want)
 		})
 	}
+}
+
+// TestJournalEntriesOwnTheirBuffers: a storage extension may keep the
+// value it is given (this one does), so each entry is written into a
+// buffer of its own, never into the last one's.
+func TestJournalEntriesOwnTheirBuffers(t *testing.T) {
+	store := newFakeStorage()
+	store.keepValues = true
+	s := persisted(t, store, t0)
+	for i := range 3 {
+		deliver(t, s, finding("d", "s", "XSS", "high", i), t0)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	entries := 0
+	for key, raw := range store.data {
+		if !strings.HasPrefix(key, entryKeyPrefix) {
+			continue
+		}
+		entries++
+		var e entryFile
+		require.NoError(t, json.Unmarshal(raw, &e), "%s: %s", key, raw)
+		assert.Equal(t, key, entryKey(e.Seq), "the entry kept under %s", key)
+	}
+	assert.GreaterOrEqual(t, entries, 3)
 }
 
 // TestEntryJSONRefusesWhatEncodingJSONRefuses: a value with no JSON form

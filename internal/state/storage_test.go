@@ -25,6 +25,9 @@ type fakeStorage struct {
 	// deletes, before it is written.
 	beforeWrite func(string)
 	block       chan struct{}
+	// keepValues stores the values it is given, not copies: a storage
+	// extension may.
+	keepValues bool
 }
 
 func newFakeStorage() *fakeStorage { return &fakeStorage{data: map[string][]byte{}} }
@@ -78,7 +81,10 @@ func (s *fakeStorage) Batch(ctx context.Context, ops ...*storage.Operation) erro
 		case storage.Get:
 			op.Value = s.data[op.Key]
 		case storage.Set:
-			s.data[op.Key] = append([]byte(nil), op.Value...)
+			s.data[op.Key] = op.Value
+			if !s.keepValues {
+				s.data[op.Key] = append([]byte(nil), op.Value...)
+			}
 		case storage.Delete:
 			delete(s.data, op.Key)
 		}
