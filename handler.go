@@ -140,7 +140,7 @@ func (r *detectifyReceiver) record(req *http.Request, sc *scratch) (answer, bool
 	// body's white space.
 	sc.text = string(sc.body)
 	e := &sc.event
-	if err := message.ParseInto(sc.body, e); err != nil {
+	if err := message.ParseInto(sc.body, sc.text, e); err != nil {
 		// Released: the same body will be refused the same way.
 		_ = r.state.Settle(ctx, d, false, received)
 		return r.refuse(req, parseAnswer(err), err), false

@@ -91,17 +91,17 @@ func (r *classicReader) field(m *member) {
 	k := &r.k
 	switch name {
 	case "type":
-		r.readString(name, m, &k.eventType)
+		r.readString(name, m, &k.eventType, aWord)
 	case "domain":
-		r.readString(name, m, &k.domain)
+		r.readString(name, m, &k.domain, copied)
 	case "report_url":
-		r.readString(name, m, &k.reportURL)
+		r.readString(name, m, &k.reportURL, cut)
 	case "finding_url":
-		r.readString(name, m, &k.findingURL)
+		r.readString(name, m, &k.findingURL, cut)
 	case "title":
-		r.readString(name, m, &k.title)
+		r.readString(name, m, &k.title, copied)
 	case "severity":
-		r.readString(name, m, &k.severity)
+		r.readString(name, m, &k.severity, aWord)
 	case "cvss_score":
 		r.readScore(name, m, &k.cvssScore)
 	case "tags":
@@ -113,16 +113,54 @@ func (r *classicReader) field(m *member) {
 	}
 }
 
+// stringSource is where a plain string field's value comes from.
+type stringSource uint8
+
+const (
+	// copied: the state keeps the value, so it is a copy of its own.
+	copied stringSource = iota
+	// cut: only the record uses the value (or what the state keeps of it
+	// is cloned there), so it is cut from the text.
+	cut
+	// aWord: the value is usually one of classicWords, which it then is;
+	// any other is copied, as the state keeps the level.
+	aWord
+)
+
+// classicWords are the types and severities Detectify sends: a field with
+// one of them takes the word, not a copy of it.
+var classicWords = func() map[string]string {
+	words := map[string]string{classicScanPrefix + "started": classicScanPrefix + "started", classicScanPrefix + "finished": classicScanPrefix + "finished"}
+	for _, level := range categoryNames {
+		words[level] = level
+		words[classicFindingPrefix+level] = classicFindingPrefix + level
+	}
+	return words
+}()
+
 // readString reads a string field: a plain string from its span, any
 // other value as decodeString does.
-func (r *classicReader) readString(name string, m *member, field *optional[string]) {
+func (r *classicReader) readString(name string, m *member, field *optional[string], from stringSource) {
 	if m.kind == kindString && m.plain {
-		*field = optional[string]{value: m.text(), ok: true}
+		*field = optional[string]{value: r.plainText(m, from), ok: true}
 		return
 	}
 	if v := r.decode(m); v != nil {
 		r.k.decodeString(name, v, field)
 	}
+}
+
+// plainText is a plain string member's value, made as from says.
+func (r *classicReader) plainText(m *member, from stringSource) string {
+	switch from {
+	case cut:
+		return r.ps.cut(m.start+1, m.start+len(m.value)-1)
+	case aWord:
+		if word, ok := classicWords[string(m.value[1:len(m.value)-1])]; ok {
+			return word
+		}
+	}
+	return m.text()
 }
 
 // readScore reads a score: a number from its span, any other value as
@@ -145,7 +183,7 @@ func (r *classicReader) readScore(name string, m *member, field *optional[float6
 // readTags reads tags: an array of plain strings from its span, any other
 // value as decodeTags does.
 func (r *classicReader) readTags(name string, m *member) {
-	if tags, ok := plainStrings(m); ok {
+	if tags, ok := r.plainStrings(m); ok {
 		r.k.tags = optional[[]string]{value: tags, ok: true}
 		return
 	}
@@ -155,8 +193,9 @@ func (r *classicReader) readTags(name string, m *member) {
 }
 
 // plainStrings is an array's items when each is a plain string: what the
-// classic format's tags are.
-func plainStrings(m *member) ([]string, bool) {
+// classic format's tags are. Only the record uses them: they are cut
+// from the text.
+func (r *classicReader) plainStrings(m *member) ([]string, bool) {
 	if m.kind != kindArray {
 		return nil, false
 	}
@@ -177,7 +216,7 @@ func plainStrings(m *member) ([]string, bool) {
 		if plain, _ := s.string(); !plain {
 			return nil, false
 		}
-		items = append(items, string(s.b[start+1:s.i-1]))
+		items = append(items, r.ps.cut(m.start+start+1, m.start+s.i-1))
 		s.skipSpace()
 		if s.b[s.i] == ']' {
 			return items, true

@@ -70,7 +70,9 @@ type Attribute struct {
 
 // Event is what the receiver understands of one message. Every field is
 // optional: a signed message is accepted whatever it carries, and the body
-// keeps what is not modelled here.
+// keeps what is not modelled here. Some strings are cut from the text
+// ParseInto was given (the classic URLs and tags, and the Profile, ScanID
+// and FindingID they name): whoever keeps one past the record clones it.
 type Event struct {
 	Format Format
 	Kind   Kind

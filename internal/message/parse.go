@@ -27,7 +27,7 @@ var (
 // tokens), so callers keep their own copy of the text.
 func Parse(body []byte) (Event, error) {
 	var e Event
-	if err := ParseInto(body, &e); err != nil {
+	if err := ParseInto(body, string(body), &e); err != nil {
 		return Event{}, err
 	}
 	return e, nil
@@ -37,7 +37,17 @@ func Parse(body []byte) (Event, error) {
 // partly filled on an error. The handler parses into the Event of its
 // scratch space: a returned one would be two more copies of it in its
 // frame.
-func ParseInto(body []byte, e *Event) error {
+//
+// text is body as received, as a string: the record's body. The values
+// only a record uses (the classic format's URLs and tags) are cut from it
+// rather than copied, so they cost no allocation and keep alive nothing
+// the record does not. Whoever keeps one of them past the record clones
+// it: the state does, for the scan profile the URLs name. The values the
+// state keeps (domain, title, level) are copies.
+func ParseInto(body []byte, text string, e *Event) error {
+	if len(text) != len(body) { // not body's text: cut nothing from it
+		text = string(body)
+	}
 	if bytes.Contains(body, nbsp) {
 		spacesForNBSP(body)
 	}
@@ -46,6 +56,7 @@ func ParseInto(body []byte, e *Event) error {
 	}
 	ps := parseStates.Get().(*parseState)
 	defer ps.release()
+	ps.text = text
 	// One pass checks the whole body and notes the top level's members;
 	// only the current format, whose subject is nested, builds a tree.
 	var err error
@@ -75,6 +86,9 @@ func ParseInto(body []byte, e *Event) error {
 type parseState struct {
 	members []member
 	parser  fastjson.Parser
+	// text is the body as a string, as received: the no-break spaces the
+	// parse may rewrite are between tokens, so its strings are the body's.
+	text string
 }
 
 var parseStates = sync.Pool{New: func() any { return new(parseState) }}
@@ -85,11 +99,15 @@ const maxPooledMembers = 256
 
 func (ps *parseState) release() {
 	clear(ps.members) // they point into the caller's body
+	ps.text = ""
 	if cap(ps.members) > maxPooledMembers {
 		ps.members = nil
 	}
 	parseStates.Put(ps)
 }
+
+// cut is the text's bytes [from, to): a string, not a copy.
+func (ps *parseState) cut(from, to int) string { return ps.text[from:to] }
 
 // decodeEscapedKeys decodes the names written with an escape, which the
 // scan left quoted, so that every key compares as the name it spells.

@@ -27,6 +27,8 @@ type member struct {
 	key []byte
 	// value is the whole value, a string with its quotes.
 	value []byte
+	// start is value's offset in the body.
+	start int
 	kind  valueKind
 	// plain: a string without escapes, whose text is value without its
 	// quotes.
@@ -34,7 +36,7 @@ type member struct {
 	keyEscaped bool
 }
 
-// text is a plain string member's value.
+// text is a plain string member's value, copied.
 func (m *member) text() string { return string(m.value[1 : len(m.value)-1]) }
 
 // scanner checks a body against JSON's grammar (RFC 8259) in one pass,
@@ -119,7 +121,7 @@ func (s *scanner) object(depth int, members []member, top bool) ([]member, error
 				key = s.b[keyStart:keyEnd] // quoted, for decoding
 			}
 			members = append(members, member{
-				key: key, value: s.b[valueStart:s.i],
+				key: key, value: s.b[valueStart:s.i], start: valueStart,
 				kind: kind, plain: plain, keyEscaped: !keyPlain,
 			})
 		}

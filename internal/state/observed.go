@@ -4,7 +4,9 @@ import "github.com/detectify-otel/detectifyreceiver/internal/message"
 
 // observed is what the rules read of a message: the fields they use
 // (176 B of the Event's 640), copied into the webhook's step, which lives
-// in its Delivery.
+// in its Delivery. Profile, ScanID and FindingID may be cut from the
+// webhook's text: what the state keeps of them is cloned (keepProfile) or
+// made anew (scanKey, webhookFindingKey).
 type observed struct {
 	Kind                                      message.Kind
 	Domain, ScanID, ScanState, Profile, Level string

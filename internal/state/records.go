@@ -9,6 +9,7 @@ package state // import "github.com/detectify-otel/detectifyreceiver/internal/st
 import (
 	"crypto/sha256"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/detectify-otel/detectifyreceiver/internal/message"
@@ -118,6 +119,15 @@ type ScanFindings struct {
 	// Seen holds the webhookFindingKey of each finding a webhook delivered
 	// (maxSeenPerScan), kept after the finish for its backfill.
 	Seen []string `json:"seen,omitempty"`
+}
+
+// keepProfile sets the scan's profile to profile, when a message names
+// one. It is cloned: a message's is cut from the webhook's text (it is in
+// the URLs), which the state must not keep alive.
+func (s *ScanRecord) keepProfile(profile string) {
+	if profile != "" && profile != s.Profile {
+		s.Profile = strings.Clone(profile)
+	}
 }
 
 // core is the record without its findings.

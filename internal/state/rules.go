@@ -72,9 +72,7 @@ func (r rules) started(tx Tx, e *observed, now time.Time) error {
 	if scan.Started.IsZero() {
 		scan.Started = now
 	}
-	if e.Profile != "" {
-		scan.Profile = e.Profile
-	}
+	scan.keepProfile(e.Profile)
 	if err := r.open(tx, id, scan, isNew); err != nil {
 		return err
 	}
@@ -211,9 +209,7 @@ func (r rules) finding(tx Tx, e *observed, now time.Time) (Insight, error) {
 		scan.ByLevel = make(map[string]int64)
 	}
 	scan.ByLevel[e.Level]++
-	if e.Profile != "" {
-		scan.Profile = e.Profile
-	}
+	scan.keepProfile(e.Profile)
 	var insight Insight
 	title := titleKey(e.Title)
 	var titleCount int64
@@ -310,9 +306,7 @@ func (r rules) finished(tx Tx, e *observed, now time.Time) (Insight, error) {
 		if !found {
 			scan.FirstSeen = now
 		}
-		if e.Profile != "" {
-			scan.Profile = e.Profile
-		}
+		scan.keepProfile(e.Profile)
 		closed := ScanRecord{Domain: e.Domain, FirstSeen: scan.FirstSeen, Started: scan.Started, Finished: true, Closed: now}
 		if backfill = r.backfillJob(e, scan, seen, insight, now); backfill != nil {
 			closed.Profile, closed.Backfill = scan.Profile, backfill
