@@ -99,8 +99,8 @@ type walker struct {
 	found  []string
 }
 
-// maxWalkDepth stops a walk down a long chain (a list of connections in
-// the Redis client): the state's records are a few levels down.
+// maxWalkDepth stops a walk down a long chain (a linked list): the
+// state's records are about ten levels down.
 const maxWalkDepth = 40
 
 func (w *walker) walk(v reflect.Value, path string, depth int) {
