@@ -133,13 +133,9 @@ func (w *walker) walk(v reflect.Value, path string, depth int) {
 		for i := range v.NumField() {
 			w.walk(v.Field(i), path+"."+v.Type().Field(i).Name, depth+1)
 		}
-	case reflect.Slice:
-		if v.IsNil() || w.seen[v.Pointer()] && v.Len() > 0 {
-			return
-		}
-		w.seen[v.Pointer()] = true
-		fallthrough
-	case reflect.Array:
+	case reflect.Slice, reflect.Array:
+		// Not marked as seen: a shorter slice of the same array would
+		// hide the rest of it. A cycle goes through a pointer or a map.
 		if !walkable(v.Type().Elem()) {
 			return
 		}

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"maps"
@@ -81,9 +82,10 @@ func (s *fakeStorage) Batch(ctx context.Context, ops ...*storage.Operation) erro
 		case storage.Get:
 			op.Value = s.data[op.Key]
 		case storage.Set:
-			s.data[op.Key] = op.Value
-			if !s.keepValues {
-				s.data[op.Key] = append([]byte(nil), op.Value...)
+			if s.keepValues {
+				s.data[op.Key] = op.Value
+			} else {
+				s.data[op.Key] = bytes.Clone(op.Value)
 			}
 		case storage.Delete:
 			delete(s.data, op.Key)
