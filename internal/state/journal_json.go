@@ -69,9 +69,8 @@ func (w *jsonOut) claim(c claimRecord) {
 	o.optString("owner", c.Owner)
 	o.optTime("lease", c.Lease)
 	o.optBool("counted", c.Counted)
-	if i := &c.Insight; i.Delivered != nil || i.Undelivered != nil || i.Partial || len(i.LimitReached) > 0 ||
-		len(i.LimitedTitles) > 0 || i.Duration != nil || i.FromAPI {
-		o.key("insight").insight(i)
+	if !c.Insight.IsZero() {
+		o.key("insight").insight(&c.Insight)
 	}
 	o.key("added").time(c.Added)
 	o.end()

@@ -182,3 +182,32 @@ func (j *journal) entryFileLocked(seq uint64) entryFile {
 	}
 	return e
 }
+
+// TestASavedClaimLeavesOutAnEmptyInsight: the hand-written entry and
+// encoding/json agree, through Insight.IsZero, on when a claim's insight
+// is written: not when it sets nothing a record carries.
+func TestASavedClaimLeavesOutAnEmptyInsight(t *testing.T) {
+	for name, tc := range map[string]struct {
+		insight Insight
+		written bool
+	}{
+		"none":                     {Insight{}, false},
+		"only a queued backfill":   {Insight{BackfillQueued: true}, false},
+		"empty lists, not nil":     {Insight{LimitReached: []string{}, LimitedTitles: []string{}}, false},
+		"partial":                  {Insight{Partial: true}, true},
+		"a count of zero":          {Insight{Undelivered: ptr[int64](0)}, true},
+		"a limit reached":          {Insight{LimitReached: []string{LimitPerScan}}, true},
+		"counted by the API first": {Insight{FromAPI: true}, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := claimRecord{State: claimPending, Counted: true, Insight: tc.insight, Added: t0}
+			w := &jsonOut{}
+			w.claim(c)
+			require.NoError(t, w.err)
+			want, err := json.Marshal(c)
+			require.NoError(t, err)
+			assert.Equal(t, tc.written, strings.Contains(string(w.b), `"insight"`), "hand-written: %s", w.b)
+			assert.Equal(t, tc.written, strings.Contains(string(want), `"insight"`), "encoding/json: %s", want)
+		})
+	}
+}

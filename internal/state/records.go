@@ -42,6 +42,14 @@ type Insight struct {
 	BackfillQueued bool `json:"-"`
 }
 
+// IsZero says the insight sets nothing on a record, so a saved claim
+// leaves it out: encoding/json's omitzero asks it, and so does the
+// journal's hand-written entry. BackfillQueued is not saved.
+func (i Insight) IsZero() bool {
+	return i.Delivered == nil && i.Undelivered == nil && !i.Partial && len(i.LimitReached) == 0 &&
+		len(i.LimitedTitles) == 0 && i.Duration == nil && !i.FromAPI
+}
+
 // Limit names of detectify.scan.limit_reached.
 const (
 	LimitPerScan = "per_scan"
